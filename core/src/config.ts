@@ -1,0 +1,69 @@
+import { z } from "zod";
+
+/**
+ * Runtime configuration, parsed once from the environment. The same code talks to DynamoDB Local
+ * and to AWS: only the endpoint and table names differ.
+ */
+const schema = z.object({
+  AWS_REGION: z.string().default("us-east-1"),
+  DROVER_STAGE: z.string().default("local"),
+  DROVER_DYNAMODB_ENDPOINT: z.url().optional(),
+  DROVER_SQS_ENDPOINT: z.url().optional(),
+  DROVER_MAIN_TABLE: z.string().default("drover-local-main"),
+  DROVER_KV_TABLE: z.string().default("drover-local-kv"),
+  DROVER_LOGS_TABLE: z.string().default("drover-local-logs"),
+  DROVER_INGEST_QUEUE_URL: z.string().optional(),
+  DROVER_EVENT_BUS_NAME: z.string().default("drover-local-events"),
+  DROVER_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(2000),
+  DROVER_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(6 * 1024 * 1024),
+});
+
+export type Config = {
+  region: string;
+  stage: string;
+  dynamoEndpoint: string | undefined;
+  sqsEndpoint: string | undefined;
+  tables: { main: string; kv: string; logs: string };
+  ingestQueueUrl: string | undefined;
+  eventBusName: string;
+  /** How long the API may trust a resolved API key; bounded so a revoked key stops within seconds. */
+  authCacheMs: number;
+  maxBodyBytes: number;
+};
+
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`Invalid Drover configuration: ${issues}`);
+  }
+  const e = result.data;
+  return {
+    region: e.AWS_REGION,
+    stage: e.DROVER_STAGE,
+    dynamoEndpoint: e.DROVER_DYNAMODB_ENDPOINT,
+    sqsEndpoint: e.DROVER_SQS_ENDPOINT,
+    tables: { main: e.DROVER_MAIN_TABLE, kv: e.DROVER_KV_TABLE, logs: e.DROVER_LOGS_TABLE },
+    ingestQueueUrl: e.DROVER_INGEST_QUEUE_URL,
+    eventBusName: e.DROVER_EVENT_BUS_NAME,
+    authCacheMs: e.DROVER_AUTH_CACHE_MS,
+    maxBodyBytes: e.DROVER_MAX_BODY_BYTES,
+  };
+}
+
+let current: Config | undefined;
+
+/** The process-wide configuration (from the environment unless set with `configure`). */
+export function useConfig(): Config {
+  current ??= parseConfig(process.env);
+  return current;
+}
+
+/** Replaces the process-wide configuration (local runtime and tests). */
+export function configure(config: Config): void {
+  current = config;
+}

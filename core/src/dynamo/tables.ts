@@ -1,0 +1,61 @@
+import type { Config } from "../config.js";
+
+/**
+ * The physical DynamoDB design, declared once. The local runtime creates these tables from this
+ * description and the CDK app (infra/) builds the same ones, so the two cannot drift.
+ *
+ * - `main`: tenants, API keys, projects, flows, flow groups, flow runs, task runs, agents.
+ *   Generic `pk`/`sk` plus two overloaded GSIs (`gsi1`: children of a parent in order,
+ *   `gsi2`: alternative lookups) and the sparse `ready` index (runs an agent may pick up,
+ *   keyed by tenant and ordered by start time; only runnable runs carry its attributes).
+ * - `kv`: the key-value store, its own table so its Lambda's IAM scope is exactly the KV items.
+ * - `logs`: run logs, high volume, with TTL.
+ *
+ * Every partition key begins with the tenant id (`<tenantId>#...`), except the two global
+ * lookup items that exist to find a tenant: `apikey#<sha256>` and `tenant-slug#<slug>`.
+ * TTL attribute on every table: `ttl_epoch` (epoch seconds).
+ */
+export type IndexDefinition = { name: string; pk: string; sk: string };
+export type TableDefinition = {
+  logicalName: "main" | "kv" | "logs";
+  pk: string;
+  sk: string;
+  ttlAttribute: string;
+  indexes: IndexDefinition[];
+};
+
+export const TTL_ATTRIBUTE = "ttl_epoch";
+
+export const MAIN_TABLE: TableDefinition = {
+  logicalName: "main",
+  pk: "pk",
+  sk: "sk",
+  ttlAttribute: TTL_ATTRIBUTE,
+  indexes: [
+    { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
+    { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" },
+    { name: "ready", pk: "ready_pk", sk: "ready_sk" },
+  ],
+};
+
+export const KV_TABLE: TableDefinition = {
+  logicalName: "kv",
+  pk: "pk",
+  sk: "sk",
+  ttlAttribute: TTL_ATTRIBUTE,
+  indexes: [],
+};
+
+export const LOGS_TABLE: TableDefinition = {
+  logicalName: "logs",
+  pk: "pk",
+  sk: "sk",
+  ttlAttribute: TTL_ATTRIBUTE,
+  indexes: [],
+};
+
+export const TABLES: readonly TableDefinition[] = [MAIN_TABLE, KV_TABLE, LOGS_TABLE];
+
+export function physicalTableName(config: Config, table: TableDefinition): string {
+  return config.tables[table.logicalName];
+}

@@ -1,0 +1,5 @@
+export * as ApiKey from "./api-key/index.js";
+export * as Project from "./project/index.js";
+export * as Workspace from "./workspace/index.js";
+export * from "./actor.js";
+export * from "./errors.js";

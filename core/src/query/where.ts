@@ -1,0 +1,205 @@
+import { ValidationError } from "../errors.js";
+
+/**
+ * Hasura-style boolean expressions (`where`) evaluated over plain items, and `order_by`,
+ * `limit`, `offset`. Storage chooses which items to read (by an index picked from the
+ * expression); this module decides which of them match, so every entity filters the same way.
+ */
+export type Comparison = {
+  _eq?: unknown;
+  _neq?: unknown;
+  _in?: unknown[];
+  _nin?: unknown[];
+  _gt?: unknown;
+  _gte?: unknown;
+  _lt?: unknown;
+  _lte?: unknown;
+  _is_null?: boolean;
+  _like?: string;
+  _ilike?: string;
+};
+
+export type BoolExp = {
+  _and?: BoolExp[] | BoolExp;
+  _or?: BoolExp[] | BoolExp;
+  _not?: BoolExp;
+  [column: string]: unknown;
+};
+
+/** Resolves a relationship or column of an item for filtering (relationships may need I/O). */
+export type FieldResolver<T> = (item: T, field: string, condition: unknown) => Promise<boolean | undefined>;
+
+const COMPARISON_OPERATORS = new Set([
+  "_eq",
+  "_neq",
+  "_in",
+  "_nin",
+  "_gt",
+  "_gte",
+  "_lt",
+  "_lte",
+  "_is_null",
+  "_like",
+  "_ilike",
+]);
+
+function asList(value: BoolExp[] | BoolExp | undefined): BoolExp[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+function likeToRegExp(pattern: string, flags: string): RegExp {
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/%/g, ".*").replace(/_/g, ".");
+  return new RegExp(`^${escaped}$`, flags);
+}
+
+/** Whether a column value satisfies a comparison expression. */
+export function matchesComparison(value: unknown, comparison: Comparison): boolean {
+  for (const [op, operand] of Object.entries(comparison)) {
+    if (operand === undefined) continue;
+    if (!COMPARISON_OPERATORS.has(op)) throw new ValidationError(`unknown comparison operator ${op}`);
+    const isNull = value === null || value === undefined;
+    switch (op) {
+      case "_is_null":
+        if (isNull !== operand) return false;
+        break;
+      case "_eq":
+        if (isNull || compare(value, operand) !== 0) return false;
+        break;
+      case "_neq":
+        if (!isNull && compare(value, operand) === 0) return false;
+        break;
+      case "_in":
+        if (isNull || !(operand as unknown[]).some((o) => compare(value, o) === 0)) return false;
+        break;
+      case "_nin":
+        if (!isNull && (operand as unknown[]).some((o) => compare(value, o) === 0)) return false;
+        break;
+      case "_gt":
+        if (isNull || compare(value, operand) <= 0) return false;
+        break;
+      case "_gte":
+        if (isNull || compare(value, operand) < 0) return false;
+        break;
+      case "_lt":
+        if (isNull || compare(value, operand) >= 0) return false;
+        break;
+      case "_lte":
+        if (isNull || compare(value, operand) > 0) return false;
+        break;
+      case "_like":
+        if (isNull || !likeToRegExp(String(operand), "s").test(String(value))) return false;
+        break;
+      case "_ilike":
+        if (isNull || !likeToRegExp(String(operand), "is").test(String(value))) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether an item satisfies a boolean expression. Plain columns compare the item's own value;
+ * any field named in `relationships` is delegated to the resolver (object and array relations).
+ */
+export async function matches<T extends Record<string, unknown>>(
+  item: T,
+  where: BoolExp | undefined | null,
+  relationships?: FieldResolver<T>,
+): Promise<boolean> {
+  if (!where) return true;
+  for (const [field, condition] of Object.entries(where)) {
+    if (condition === undefined || condition === null) continue;
+    if (field === "_and") {
+      for (const sub of asList(condition as BoolExp[])) if (!(await matches(item, sub, relationships))) return false;
+    } else if (field === "_or") {
+      const alternatives = asList(condition as BoolExp[]);
+      if (alternatives.length === 0) continue;
+      let any = false;
+      for (const sub of alternatives) {
+        if (await matches(item, sub, relationships)) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) return false;
+    } else if (field === "_not") {
+      if (await matches(item, condition as BoolExp, relationships)) return false;
+    } else {
+      const resolved = relationships ? await relationships(item, field, condition) : undefined;
+      if (resolved !== undefined) {
+        if (!resolved) return false;
+      } else if (!matchesComparison(item[field], condition as Comparison)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+export type OrderBy = Record<string, "asc" | "desc" | "asc_nulls_first" | "asc_nulls_last" | "desc_nulls_first" | "desc_nulls_last">;
+
+/** Sorts by each `order_by` entry in turn (Hasura semantics: nulls last for asc, first for desc). */
+export function sortItems<T extends Record<string, unknown>>(items: T[], orderBy: OrderBy[] | OrderBy | undefined): T[] {
+  const orders = (Array.isArray(orderBy) ? orderBy : orderBy ? [orderBy] : []).flatMap((o) => Object.entries(o));
+  if (orders.length === 0) return items;
+  return [...items].sort((a, b) => {
+    for (const [column, direction] of orders) {
+      const desc = direction.startsWith("desc");
+      const nullsFirst = direction.endsWith("nulls_first") || (direction === "desc");
+      const av = a[column];
+      const bv = b[column];
+      const aNull = av === null || av === undefined;
+      const bNull = bv === null || bv === undefined;
+      if (aNull || bNull) {
+        if (aNull && bNull) continue;
+        return aNull === nullsFirst ? -1 : 1;
+      }
+      const c = compare(av, bv);
+      if (c !== 0) return desc ? -c : c;
+    }
+    return 0;
+  });
+}
+
+export const MAX_LIMIT = 1000;
+
+/** Applies offset and limit after filtering and sorting, with a bounded page size. */
+export function paginate<T>(items: T[], limit: number | undefined | null, offset: number | undefined | null): T[] {
+  if (limit !== undefined && limit !== null && limit < 0) throw new ValidationError("limit must not be negative");
+  if (offset !== undefined && offset !== null && offset < 0) throw new ValidationError("offset must not be negative");
+  const start = offset ?? 0;
+  const size = Math.min(limit ?? MAX_LIMIT, MAX_LIMIT);
+  return items.slice(start, start + size);
+}
+
+/** The value a where-clause pins a column to with `_eq`, if it does (at the top level or in `_and`). */
+export function pinnedValue(where: BoolExp | undefined | null, column: string): unknown {
+  if (!where) return undefined;
+  const direct = where[column] as Comparison | undefined;
+  if (direct && direct._eq !== undefined && direct._eq !== null) return direct._eq;
+  for (const sub of asList(where._and)) {
+    const value = pinnedValue(sub, column);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/** The values a where-clause restricts a column to with `_in` (or a single `_eq`), if it does. */
+export function pinnedValues(where: BoolExp | undefined | null, column: string): unknown[] | undefined {
+  const single = pinnedValue(where, column);
+  if (single !== undefined) return [single];
+  if (!where) return undefined;
+  const direct = where[column] as Comparison | undefined;
+  if (direct && Array.isArray(direct._in)) return direct._in;
+  for (const sub of asList(where._and)) {
+    const values = pinnedValues(sub, column);
+    if (values !== undefined) return values;
+  }
+  return undefined;
+}

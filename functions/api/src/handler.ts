@@ -1,0 +1,88 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { type Actor, withActor } from "#core/actor.js";
+import { useConfig } from "#core/config.js";
+import { DroverError } from "#core/errors.js";
+import { Authenticator } from "./auth.js";
+import { createApi } from "./yoga.js";
+
+// Built once per Lambda container and reused by every invocation.
+const api = createApi();
+const authenticator = new Authenticator(useConfig().authCacheMs);
+
+function errorResult(statusCode: number, code: string, message: string): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: JSON.stringify({ data: null, errors: [{ message, extensions: { code } }] }),
+  };
+}
+
+/**
+ * The Prefect client sends `variables` as a JSON-encoded string ("null" when empty); GraphQL over
+ * HTTP expects an object. Both are accepted: a string is decoded here, once, at the edge.
+ */
+function normalizeBody(raw: string): { body: string } | { error: APIGatewayProxyStructuredResultV2 } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return { error: errorResult(400, "BAD_REQUEST", "Malformed JSON body: expected {\"query\": ..., \"variables\": ...}") };
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return { error: errorResult(400, "BAD_REQUEST", "The request body must be a JSON object with a \"query\" string") };
+  }
+  const request = parsed as Record<string, unknown>;
+  if (typeof request.variables === "string") {
+    try {
+      request.variables = request.variables.trim() === "" ? null : JSON.parse(request.variables);
+    } catch {
+      return { error: errorResult(400, "BAD_REQUEST", "\"variables\" is a string but not valid JSON") };
+    }
+  }
+  return { body: JSON.stringify(request) };
+}
+
+function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** API Gateway HTTP API (payload v2) → graphql-yoga, with the caller's workspace as context. */
+export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const method = event.requestContext.http.method.toUpperCase();
+  const headers = lowerCaseHeaders(event.headers);
+  let body = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body) : undefined;
+  const limit = useConfig().maxBodyBytes;
+  if (body !== undefined && Buffer.byteLength(body, "utf8") > limit) {
+    return errorResult(413, "PAYLOAD_TOO_LARGE", `Request body exceeds the limit of ${limit} bytes`);
+  }
+
+  let actor: Actor;
+  try {
+    actor = await authenticator.resolve(headers);
+  } catch (error) {
+    if (error instanceof DroverError) return errorResult(200, error.code, error.message);
+    throw error;
+  }
+
+  if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
+    const normalized = normalizeBody(body);
+    if ("error" in normalized) return normalized.error;
+    body = normalized.body;
+  }
+
+  const query = event.rawQueryString ? `?${event.rawQueryString}` : "";
+  const host = headers.host ?? "localhost";
+  const request = new Request(`https://${host}${event.rawPath}${query}`, {
+    method,
+    headers: Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
+  });
+  const response = await withActor(actor, () => api.fetch(request));
+  return {
+    statusCode: response.status,
+    headers: Object.fromEntries(response.headers.entries()),
+    body: await response.text(),
+  };
+}

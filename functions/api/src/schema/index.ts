@@ -1,0 +1,17 @@
+import { createSchema } from "graphql-yoga";
+import { baseResolvers, baseTypeDefs } from "./base.js";
+import { projectResolvers, projectTypeDefs } from "./project.js";
+import { scalarResolvers } from "./scalars.js";
+
+/** Each domain contributes its type definitions and resolvers; same-named types are merged. */
+const modules = [
+  { typeDefs: baseTypeDefs, resolvers: { ...baseResolvers, ...scalarResolvers } },
+  { typeDefs: projectTypeDefs, resolvers: projectResolvers },
+];
+
+export function buildSchema() {
+  return createSchema({
+    typeDefs: modules.map((m) => m.typeDefs),
+    resolvers: modules.map((m) => m.resolvers),
+  });
+}

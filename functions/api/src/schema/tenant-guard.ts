@@ -1,0 +1,9 @@
+import { ForbiddenError, useTenantId } from "#core/index.js";
+
+/** Inputs may name a tenant (the Prefect client sends `tenant_id`); it must be the caller's own. */
+export function assertOwnTenant(tenantId: string | null | undefined): void {
+  const own = useTenantId();
+  if (tenantId !== undefined && tenantId !== null && tenantId !== own) {
+    throw new ForbiddenError(`FORBIDDEN: tenant ${tenantId} is not the workspace of this API key`);
+  }
+}

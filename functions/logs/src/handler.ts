@@ -1,0 +1,44 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { z } from "zod";
+
+const logger = new Logger({ serviceName: "drover-ingest" });
+const processor = new BatchProcessor(EventType.SQS);
+
+/** Every ingestion message names its kind; kinds are added as ingestion grows. */
+const envelope = z.object({ kind: z.string().min(1) });
+
+export type RecordHandler = (body: unknown, record: SQSRecord) => Promise<void>;
+const recordHandlers = new Map<string, RecordHandler>();
+
+/** Registers the consumer of one message kind (e.g. run logs). */
+export function registerRecordHandler(kind: string, handle: RecordHandler): void {
+  recordHandlers.set(kind, handle);
+}
+
+async function recordHandler(record: SQSRecord): Promise<void> {
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch {
+    throw new Error(`message ${record.messageId} is not JSON`);
+  }
+  const { kind } = envelope.parse(body);
+  const handle = recordHandlers.get(kind);
+  if (!handle) throw new Error(`message ${record.messageId} has unknown kind "${kind}"`);
+  await handle(body, record);
+}
+
+/**
+ * SQS consumer: each record is handled on its own; failed records are reported in
+ * `batchItemFailures` so only they are redelivered (and, after the queue's maxReceiveCount,
+ * moved to the DLQ). Successful ones are deleted by the event source mapping.
+ */
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  const response = await processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false });
+  if (response.batchItemFailures.length > 0) {
+    logger.warn("records failed", { failed: response.batchItemFailures.length, total: event.Records.length });
+  }
+  return response;
+}
