@@ -1,5 +1,5 @@
+export * from "./actor.js";
 export * as ApiKey from "./api-key/index.js";
+export * from "./errors.js";
 export * as Project from "./project/index.js";
 export * as Workspace from "./workspace/index.js";
-export * from "./actor.js";
-export * from "./errors.js";

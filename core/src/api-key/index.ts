@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -41,7 +41,10 @@ const createInput = z.object({
     .datetime({ offset: true, message: "expires_at must be an ISO 8601 date-time" })
     .nullish()
     .transform((value) => (value ? new Date(value).toISOString() : null)),
-  secret: z.string().regex(SECRET_RE, "a key must be 32 to 128 printable ASCII characters without spaces").optional(),
+  secret: z
+    .string()
+    .regex(SECRET_RE, "a key must be 32 to 128 printable ASCII characters without spaces")
+    .optional(),
 });
 
 /** Creates a key in the current tenant. The returned secret is shown once and never stored. */
@@ -81,7 +84,8 @@ export async function create(input: {
       }),
     );
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) throw new UniquenessError("Uniqueness violation: that key already exists.");
+    if (error instanceof ConditionalCheckFailedException)
+      throw new UniquenessError("Uniqueness violation: that key already exists.");
     throw error;
   }
   return { ...key, secret };

@@ -23,7 +23,9 @@ export const STORAGE_ATTRIBUTES = [
   "ttl_epoch",
 ] as const;
 
-export function stripStorage<T extends Record<string, unknown>>(item: T): Omit<T, (typeof STORAGE_ATTRIBUTES)[number]> {
+export function stripStorage<T extends Record<string, unknown>>(
+  item: T,
+): Omit<T, (typeof STORAGE_ATTRIBUTES)[number]> {
   const copy: Record<string, unknown> = { ...item };
   for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
   return copy as Omit<T, (typeof STORAGE_ATTRIBUTES)[number]>;

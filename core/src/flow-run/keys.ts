@@ -23,8 +23,14 @@ export const FlowRunKeys = {
     gsi1pk: key(t, "flow", flowId, "runs"),
     gsi1sk: key(created, id),
   }),
-  ofTenant: (t: string, created: string, id: string) => ({ gsi2pk: key(t, "flow-runs"), gsi2sk: key(created, id) }),
-  ready: (t: string, startTime: string, id: string) => ({ ready_pk: key(t, "ready"), ready_sk: key(startTime, id) }),
+  ofTenant: (t: string, created: string, id: string) => ({
+    gsi2pk: key(t, "flow-runs"),
+    gsi2sk: key(created, id),
+  }),
+  ready: (t: string, startTime: string, id: string) => ({
+    ready_pk: key(t, "ready"),
+    ready_sk: key(startTime, id),
+  }),
   stateEntry: (t: string, id: string, version: number) => ({
     pk: key(t, "flow-run", id),
     sk: key("state", version.toString().padStart(10, "0")),

@@ -29,5 +29,8 @@ export const FlowKeys = {
     gsi2pk: key(t, "project", projectId, "flows"),
     gsi2sk: key(name, padVersion(version)),
   }),
-  task: (t: string, flowId: string, taskId: string) => ({ pk: key(t, "flow", flowId), sk: key("task", taskId) }),
+  task: (t: string, flowId: string, taskId: string) => ({
+    pk: key(t, "flow", flowId),
+    sk: key("task", taskId),
+  }),
 };

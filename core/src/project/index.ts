@@ -1,12 +1,26 @@
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { UniquenessError, ValidationError } from "../errors.js";
 import { isUuid, newId, nowIso } from "../ids.js";
-import { type BoolExp, matches, type OrderBy, paginate, pinnedValue, pinnedValues, sortItems } from "../query/where.js";
+import {
+  type BoolExp,
+  matches,
+  type OrderBy,
+  paginate,
+  pinnedValue,
+  pinnedValues,
+  sortItems,
+} from "../query/where.js";
 import { ProjectKeys } from "./keys.js";
 
 export type Project = {
@@ -102,7 +116,11 @@ export async function fromIds(ids: string[]): Promise<Project[]> {
 
 export async function fromName(name: string): Promise<Project | undefined> {
   const lock = await useDynamo().send(
-    new GetCommand({ TableName: mainTable(), Key: ProjectKeys.nameLock(useTenantId(), name), ConsistentRead: true }),
+    new GetCommand({
+      TableName: mainTable(),
+      Key: ProjectKeys.nameLock(useTenantId(), name),
+      ConsistentRead: true,
+    }),
   );
   const id = lock.Item?.project_id;
   return typeof id === "string" ? fromId(id) : undefined;
@@ -128,7 +146,12 @@ export async function listAll(): Promise<Project[]> {
   return items;
 }
 
-export type FindArgs = { where?: BoolExp | null; order_by?: OrderBy[] | OrderBy | null; limit?: number | null; offset?: number | null };
+export type FindArgs = {
+  where?: BoolExp | null;
+  order_by?: OrderBy[] | OrderBy | null;
+  limit?: number | null;
+  offset?: number | null;
+};
 
 /** Hasura-style read: by id(s) or name through a direct lookup, else the workspace's listing. */
 export async function find(args: FindArgs): Promise<Project[]> {

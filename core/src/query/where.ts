@@ -54,7 +54,10 @@ function compare(a: unknown, b: unknown): number {
 }
 
 function likeToRegExp(pattern: string, flags: string): RegExp {
-  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/%/g, ".*").replace(/_/g, ".");
+  const escaped = pattern
+    .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    .replace(/%/g, ".*")
+    .replace(/_/g, ".");
   return new RegExp(`^${escaped}$`, flags);
 }
 
@@ -116,7 +119,8 @@ export async function matches<T extends Record<string, unknown>>(
   for (const [field, condition] of Object.entries(where)) {
     if (condition === undefined || condition === null) continue;
     if (field === "_and") {
-      for (const sub of asList(condition as BoolExp[])) if (!(await matches(item, sub, relationships))) return false;
+      for (const sub of asList(condition as BoolExp[]))
+        if (!(await matches(item, sub, relationships))) return false;
     } else if (field === "_or") {
       const alternatives = asList(condition as BoolExp[]);
       if (alternatives.length === 0) continue;
@@ -142,16 +146,24 @@ export async function matches<T extends Record<string, unknown>>(
   return true;
 }
 
-export type OrderBy = Record<string, "asc" | "desc" | "asc_nulls_first" | "asc_nulls_last" | "desc_nulls_first" | "desc_nulls_last">;
+export type OrderBy = Record<
+  string,
+  "asc" | "desc" | "asc_nulls_first" | "asc_nulls_last" | "desc_nulls_first" | "desc_nulls_last"
+>;
 
 /** Sorts by each `order_by` entry in turn (Hasura semantics: nulls last for asc, first for desc). */
-export function sortItems<T extends Record<string, unknown>>(items: T[], orderBy: OrderBy[] | OrderBy | undefined): T[] {
-  const orders = (Array.isArray(orderBy) ? orderBy : orderBy ? [orderBy] : []).flatMap((o) => Object.entries(o));
+export function sortItems<T extends Record<string, unknown>>(
+  items: T[],
+  orderBy: OrderBy[] | OrderBy | undefined,
+): T[] {
+  const orders = (Array.isArray(orderBy) ? orderBy : orderBy ? [orderBy] : []).flatMap((o) =>
+    Object.entries(o),
+  );
   if (orders.length === 0) return items;
   return [...items].sort((a, b) => {
     for (const [column, direction] of orders) {
       const desc = direction.startsWith("desc");
-      const nullsFirst = direction.endsWith("nulls_first") || (direction === "desc");
+      const nullsFirst = direction.endsWith("nulls_first") || direction === "desc";
       const av = a[column];
       const bv = b[column];
       const aNull = av === null || av === undefined;
@@ -170,9 +182,15 @@ export function sortItems<T extends Record<string, unknown>>(items: T[], orderBy
 export const MAX_LIMIT = 1000;
 
 /** Applies offset and limit after filtering and sorting, with a bounded page size. */
-export function paginate<T>(items: T[], limit: number | undefined | null, offset: number | undefined | null): T[] {
-  if (limit !== undefined && limit !== null && limit < 0) throw new ValidationError("limit must not be negative");
-  if (offset !== undefined && offset !== null && offset < 0) throw new ValidationError("offset must not be negative");
+export function paginate<T>(
+  items: T[],
+  limit: number | undefined | null,
+  offset: number | undefined | null,
+): T[] {
+  if (limit !== undefined && limit !== null && limit < 0)
+    throw new ValidationError("limit must not be negative");
+  if (offset !== undefined && offset !== null && offset < 0)
+    throw new ValidationError("offset must not be negative");
   const start = offset ?? 0;
   const size = Math.min(limit ?? MAX_LIMIT, MAX_LIMIT);
   return items.slice(start, start + size);

@@ -1,5 +1,5 @@
-import { GetCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { GetCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -16,7 +16,10 @@ const createInput = z.object({
   name: z.string().trim().min(1, "name must not be empty").max(200, "name is at most 200 characters"),
   slug: z
     .string()
-    .regex(SLUG_RE, "slug must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash")
+    .regex(
+      SLUG_RE,
+      "slug must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash",
+    )
     .optional(),
 });
 
@@ -33,7 +36,11 @@ export function slugify(name: string): string {
 }
 
 /** Creates a workspace; its slug is unique across the installation. System operation (no actor needed). */
-export async function create(input: { name: string; slug?: string | undefined; id?: string }): Promise<Workspace> {
+export async function create(input: {
+  name: string;
+  slug?: string | undefined;
+  id?: string;
+}): Promise<Workspace> {
   const parsed = createInput.safeParse(input);
   if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
   const workspace: Workspace = {
@@ -70,7 +77,9 @@ export async function create(input: { name: string; slug?: string | undefined; i
     );
   } catch (error) {
     if (error instanceof TransactionCanceledException) {
-      throw new UniquenessError(`Uniqueness violation: a workspace with slug "${workspace.slug}" already exists.`);
+      throw new UniquenessError(
+        `Uniqueness violation: a workspace with slug "${workspace.slug}" already exists.`,
+      );
     }
     throw error;
   }
@@ -78,7 +87,9 @@ export async function create(input: { name: string; slug?: string | undefined; i
 }
 
 export async function fromId(id: string): Promise<Workspace | undefined> {
-  const result = await useDynamo().send(new GetCommand({ TableName: mainTable(), Key: WorkspaceKeys.item(id) }));
+  const result = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: WorkspaceKeys.item(id) }),
+  );
   return result.Item ? toWorkspace(result.Item) : undefined;
 }
 

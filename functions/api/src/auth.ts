@@ -1,6 +1,6 @@
-import { ApiKey, type Actor, ForbiddenError, UnauthenticatedError } from "#core/index.js";
 import { hashSecret, type Principal } from "#core/api-key/index.js";
 import { isUuid } from "#core/ids.js";
+import { type Actor, ApiKey, ForbiddenError, UnauthenticatedError } from "#core/index.js";
 
 /**
  * Resolves request headers to an actor. Resolved keys are cached for at most `cacheMs` (a few
@@ -17,11 +17,13 @@ export class Authenticator {
     const authorization = headers.authorization;
     const tenantHeader = headers["x-prefect-tenant-id"];
     if (!authorization) {
-      if (tenantHeader) throw new UnauthenticatedError("UNAUTHENTICATED: a tenant was named without an API key");
+      if (tenantHeader)
+        throw new UnauthenticatedError("UNAUTHENTICATED: a tenant was named without an API key");
       return { type: "anonymous" };
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1]) throw new UnauthenticatedError("UNAUTHENTICATED: expected 'Authorization: Bearer <API key>'");
+    if (!match?.[1])
+      throw new UnauthenticatedError("UNAUTHENTICATED: expected 'Authorization: Bearer <API key>'");
     const principal = await this.principal(match[1]);
     if (tenantHeader && (!isUuid(tenantHeader) || tenantHeader.toLowerCase() !== principal.tenantId)) {
       throw new ForbiddenError(`FORBIDDEN: tenant ${tenantHeader} is not the workspace of this API key`);
@@ -33,7 +35,11 @@ export class Authenticator {
     const now = Date.now();
     const hash = hashSecret(secret);
     const cached = this.cache.get(hash);
-    if (cached && cached.until > now && (cached.principal.expiresAt === null || cached.principal.expiresAt > now)) {
+    if (
+      cached &&
+      cached.until > now &&
+      (cached.principal.expiresAt === null || cached.principal.expiresAt > now)
+    ) {
       return cached.principal;
     }
     const principal = await ApiKey.authenticate(secret);

@@ -5,9 +5,12 @@ import { DroverError } from "#core/errors.js";
 import { Authenticator } from "./auth.js";
 import { createApi } from "./yoga.js";
 
-// Built once per Lambda container and reused by every invocation.
-const api = createApi();
-const authenticator = new Authenticator(useConfig().authCacheMs);
+// Built on first use and reused by every later invocation of this Lambda container.
+let built: { api: ReturnType<typeof createApi>; authenticator: Authenticator } | undefined;
+function init() {
+  built ??= { api: createApi(), authenticator: new Authenticator(useConfig().authCacheMs) };
+  return built;
+}
 
 function errorResult(statusCode: number, code: string, message: string): APIGatewayProxyStructuredResultV2 {
   return {
@@ -26,17 +29,25 @@ function normalizeBody(raw: string): { body: string } | { error: APIGatewayProxy
   try {
     parsed = JSON.parse(raw);
   } catch {
-    return { error: errorResult(400, "BAD_REQUEST", "Malformed JSON body: expected {\"query\": ..., \"variables\": ...}") };
+    return {
+      error: errorResult(
+        400,
+        "BAD_REQUEST",
+        'Malformed JSON body: expected {"query": ..., "variables": ...}',
+      ),
+    };
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return { error: errorResult(400, "BAD_REQUEST", "The request body must be a JSON object with a \"query\" string") };
+    return {
+      error: errorResult(400, "BAD_REQUEST", 'The request body must be a JSON object with a "query" string'),
+    };
   }
   const request = parsed as Record<string, unknown>;
   if (typeof request.variables === "string") {
     try {
       request.variables = request.variables.trim() === "" ? null : JSON.parse(request.variables);
     } catch {
-      return { error: errorResult(400, "BAD_REQUEST", "\"variables\" is a string but not valid JSON") };
+      return { error: errorResult(400, "BAD_REQUEST", '"variables" is a string but not valid JSON') };
     }
   }
   return { body: JSON.stringify(request) };
@@ -50,9 +61,14 @@ function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<st
 
 /** API Gateway HTTP API (payload v2) → graphql-yoga, with the caller's workspace as context. */
 export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const { api, authenticator } = init();
   const method = event.requestContext.http.method.toUpperCase();
   const headers = lowerCaseHeaders(event.headers);
-  let body = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body) : undefined;
+  let body = event.body
+    ? event.isBase64Encoded
+      ? Buffer.from(event.body, "base64").toString("utf8")
+      : event.body
+    : undefined;
   const limit = useConfig().maxBodyBytes;
   if (body !== undefined && Buffer.byteLength(body, "utf8") > limit) {
     return errorResult(413, "PAYLOAD_TOO_LARGE", `Request body exceeds the limit of ${limit} bytes`);

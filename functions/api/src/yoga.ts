@@ -23,7 +23,11 @@ export function maskError(error: unknown, message: string): Error {
     // Thrown by our own scalars with a code, or by graphql-js validation: safe to show.
     return original.extensions?.code
       ? original
-      : new GraphQLError(original.message, { nodes: original.nodes, path: original.path, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
+      : new GraphQLError(original.message, {
+          nodes: original.nodes,
+          path: original.path,
+          extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+        });
   }
   logger.error("unexpected error in resolver", { error: original as Error });
   return new GraphQLError(message, {

@@ -9,7 +9,10 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     statusCode: 501,
     headers: { "content-type": "application/json; charset=utf-8" },
     body: JSON.stringify({
-      error: { code: "NOT_IMPLEMENTED", message: `${event.requestContext.http.method} ${event.rawPath} is not available yet` },
+      error: {
+        code: "NOT_IMPLEMENTED",
+        message: `${event.requestContext.http.method} ${event.rawPath} is not available yet`,
+      },
     }),
   };
 }

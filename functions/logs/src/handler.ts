@@ -36,7 +36,9 @@ async function recordHandler(record: SQSRecord): Promise<void> {
  * moved to the DLQ). Successful ones are deleted by the event source mapping.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  const response = await processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false });
+  const response = await processPartialResponse(event, recordHandler, processor, {
+    throwOnFullBatchFailure: false,
+  });
   if (response.batchItemFailures.length > 0) {
     logger.warn("records failed", { failed: response.batchItemFailures.length, total: event.Records.length });
   }

@@ -6,7 +6,8 @@ function badInput(message: string): GraphQLError {
 }
 
 function parseUuid(value: unknown): string {
-  if (typeof value !== "string" || !isUuid(value)) throw badInput(`Expected a UUID, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || !isUuid(value))
+    throw badInput(`Expected a UUID, got ${JSON.stringify(value)}`);
   return value.toLowerCase();
 }
 

@@ -1,0 +1,164 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { type Config, configure, parseConfig } from "#core/config.js";
+import { ensureTables } from "#core/dynamo/create-tables.js";
+import { createSqsClient } from "#core/sqs/client.js";
+import { handler as apiHandler } from "../../functions/api/src/handler.js";
+import { handler as kvHandler } from "../../functions/kv/src/handler.js";
+import { handler as logsHandler } from "../../functions/logs/src/handler.js";
+import { handler as schedulerHandler } from "../../functions/scheduler/src/handler.js";
+import { type Bootstrap, bootstrapDefaultWorkspace, validateBootstrapKey } from "./bootstrap.js";
+import { StartupError, startDynamoDbLocal } from "./dynamodb-local.js";
+import { createHttpServer, listen } from "./http-server.js";
+import { startQueues } from "./queues.js";
+import { startTimer } from "./scheduler-timer.js";
+import { startSqsPoller } from "./sqs-poller.js";
+
+export type RuntimeOptions = {
+  host: string;
+  port: number;
+  /** Where DynamoDB data persists; undefined keeps everything in memory (tests). */
+  dataDir: string | undefined;
+  bootstrapKey?: string | undefined;
+  schedulerIntervalMs?: number;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+};
+
+export type LocalRuntime = {
+  url: string;
+  graphqlUrl: string;
+  dynamoEndpoint: string;
+  sqsEndpoint: string;
+  config: Config;
+  bootstrap: Bootstrap;
+  stop: () => Promise<void>;
+};
+
+/** Written while a runtime owns a data folder, so CLI commands can reach its DynamoDB Local. */
+export type RuntimeFile = { pid: number; url: string; dynamoEndpoint: string; sqsEndpoint: string };
+export const RUNTIME_FILE = "runtime.json";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The runtime currently running on a data folder, if any. */
+export function runningRuntime(dataDir: string): RuntimeFile | undefined {
+  const file = join(dataDir, RUNTIME_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const runtime = JSON.parse(readFileSync(file, "utf8")) as RuntimeFile;
+    return alive(runtime.pid) ? runtime : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts the whole control plane in this process: DynamoDB Local (java), the fauxqs SQS emulator,
+ * the API (and the KV REST routes) on host:port, the scheduler on a timer and the ingestion
+ * consumer polling its queue, every handler invoked with the events Lambda would give it.
+ */
+export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalRuntime> {
+  const log = options.log ?? (() => {});
+  const bootstrapKey = validateBootstrapKey(options.bootstrapKey);
+  const dataDir = options.dataDir ? resolve(options.dataDir) : undefined;
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    const other = runningRuntime(dataDir);
+    if (other)
+      throw new StartupError(`Drover is already running on ${dataDir} (pid ${other.pid}, ${other.url}).`);
+  }
+
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+  try {
+    const dynamo = await startDynamoDbLocal({ dataDir: dataDir ? join(dataDir, "dynamodb") : undefined });
+    stops.push(dynamo.stop);
+    const queues = await startQueues({ prefix: "drover-local" });
+    stops.push(queues.stop);
+
+    const config = parseConfig({
+      ...(options.env ?? process.env),
+      DROVER_STAGE: "local",
+      DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+      DROVER_SQS_ENDPOINT: queues.endpoint,
+      DROVER_INGEST_QUEUE_URL: queues.ingestQueueUrl,
+    });
+    configure(config);
+    const rawDynamo = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: config.region,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    await ensureTables(rawDynamo, config);
+    rawDynamo.destroy();
+    const bootstrap = await bootstrapDefaultWorkspace(bootstrapKey);
+
+    const server = createHttpServer({ graphql: apiHandler, kv: kvHandler }, config.maxBodyBytes);
+    const port = await listen(server, options.host, options.port);
+    stops.push(
+      () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+    );
+    const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
+
+    const sqs = createSqsClient(config);
+    const poller = startSqsPoller({
+      client: sqs,
+      queueUrl: queues.ingestQueueUrl,
+      queueArn: `arn:aws:sqs:${config.region}:000000000000:drover-local-ingest`,
+      region: config.region,
+      handler: logsHandler,
+      onError: (error) => log(`ingestion consumer error: ${String(error)}`),
+    });
+    stops.push(async () => {
+      await poller.stop();
+      sqs.destroy();
+    });
+    const timer = startTimer({
+      intervalMs: options.schedulerIntervalMs ?? 60_000,
+      region: config.region,
+      handler: schedulerHandler,
+      onError: (error) => log(`scheduler error: ${String(error)}`),
+    });
+    stops.push(timer.stop);
+
+    if (dataDir) {
+      const file = join(dataDir, RUNTIME_FILE);
+      const runtimeFile: RuntimeFile = {
+        pid: process.pid,
+        url,
+        dynamoEndpoint: dynamo.endpoint,
+        sqsEndpoint: queues.endpoint,
+      };
+      writeFileSync(file, JSON.stringify(runtimeFile, null, 2));
+      stops.push(async () => rmSync(file, { force: true }));
+    }
+
+    return {
+      url,
+      graphqlUrl: `${url}/graphql`,
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: queues.endpoint,
+      config,
+      bootstrap,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
