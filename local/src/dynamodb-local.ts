@@ -20,8 +20,8 @@ function jarFolder(): string {
 }
 
 /** Fails with a clear message when Java is missing or too old. */
-export function checkJava(): string {
-  const result = spawnSync("java", ["-version"], { encoding: "utf8" });
+export function checkJava(env: NodeJS.ProcessEnv = process.env): string {
+  const result = spawnSync("java", ["-version"], { encoding: "utf8", env });
   if (result.error) {
     throw new StartupError(
       "Java was not found on PATH. DynamoDB Local needs Java 17 or newer: install it (e.g. `apt install openjdk-17-jre-headless`) and try again.",

@@ -83,10 +83,19 @@ function tooLarge(limit: number): APIGatewayProxyStructuredResultV2 {
 }
 
 /** node:http in front of the Lambda handlers, as API Gateway is in front of them on AWS. */
-export function createHttpServer(routes: Routes, maxBodyBytes: number): Server {
+export function createHttpServer(app: { routes: Routes | undefined; maxBodyBytes: number }): Server {
   return createServer(async (request, response) => {
     try {
       const path = new URL(request.url ?? "/", "http://localhost").pathname;
+      const routes = app.routes;
+      const maxBodyBytes = app.maxBodyBytes;
+      if (!routes) {
+        return send(response, {
+          statusCode: 503,
+          headers: { "retry-after": "1" },
+          body: "Drover is starting",
+        });
+      }
       if (path === "/health") return send(response, { statusCode: 200, body: "ok" });
       const route =
         path === "/graphql" || path === "/graphql/"

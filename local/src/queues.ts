@@ -3,6 +3,7 @@ import { type FauxqsServer, startFauxqs } from "fauxqs";
 export type LocalQueues = {
   endpoint: string;
   ingestQueueUrl: string;
+  ingestQueueArn: string;
   ingestDlqUrl: string;
   stop: () => Promise<void>;
 };
@@ -12,7 +13,11 @@ export const MAX_RECEIVE_COUNT = 5;
 export const VISIBILITY_TIMEOUT_SECONDS = 30;
 
 /** Starts the fauxqs SQS emulator in-process on a loopback port with the ingestion queue and its DLQ. */
-export async function startQueues(options: { port?: number; prefix: string }): Promise<LocalQueues> {
+export async function startQueues(options: {
+  port?: number;
+  prefix: string;
+  visibilityTimeoutSeconds?: number | undefined;
+}): Promise<LocalQueues> {
   const server: FauxqsServer = await startFauxqs({
     port: options.port ?? 0,
     host: "localhost",
@@ -23,7 +28,7 @@ export async function startQueues(options: { port?: number; prefix: string }): P
   });
   const queue = server.createQueue(`${options.prefix}-ingest`, {
     attributes: {
-      VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+      VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS),
       RedrivePolicy: JSON.stringify({
         deadLetterTargetArn: dlq.queueArn,
         maxReceiveCount: MAX_RECEIVE_COUNT,
@@ -33,6 +38,7 @@ export async function startQueues(options: { port?: number; prefix: string }): P
   return {
     endpoint: `http://127.0.0.1:${server.port}`,
     ingestQueueUrl: queue.queueUrl,
+    ingestQueueArn: queue.queueArn,
     ingestDlqUrl: dlq.queueUrl,
     stop: () => server.stop(),
   };

@@ -22,6 +22,12 @@ export type RuntimeOptions = {
   dataDir: string | undefined;
   bootstrapKey?: string | undefined;
   schedulerIntervalMs?: number;
+  /** Use this DynamoDB instead of starting DynamoDB Local (tests share one). */
+  dynamoEndpoint?: string;
+  /** Prefix of table and queue names (default `drover-local`); tests use one per file. */
+  namePrefix?: string;
+  /** Seconds a received ingestion message stays invisible before redelivery (default 30). */
+  visibilityTimeoutSeconds?: number;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
 };
@@ -31,6 +37,8 @@ export type LocalRuntime = {
   graphqlUrl: string;
   dynamoEndpoint: string;
   sqsEndpoint: string;
+  ingestQueueUrl: string;
+  ingestDlqUrl: string;
   config: Config;
   bootstrap: Bootstrap;
   stop: () => Promise<void>;
@@ -80,11 +88,27 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
+    stops.length = 0;
   };
+  // Bind the port first: a taken port fails at once, before anything else has started.
+  const app: Parameters<typeof createHttpServer>[0] = { routes: undefined, maxBodyBytes: 0 };
+  const server = createHttpServer(app);
+  const port = await listen(server, options.host, options.port);
+  stops.push(
+    () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  );
+  const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   try {
-    const dynamo = await startDynamoDbLocal({ dataDir: dataDir ? join(dataDir, "dynamodb") : undefined });
+    const prefix = options.namePrefix ?? "drover-local";
+    const dynamo = options.dynamoEndpoint
+      ? { endpoint: options.dynamoEndpoint, stop: async () => {} }
+      : await startDynamoDbLocal({ dataDir: dataDir ? join(dataDir, "dynamodb") : undefined });
     stops.push(dynamo.stop);
-    const queues = await startQueues({ prefix: "drover-local" });
+    const queues = await startQueues({ prefix, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
     stops.push(queues.stop);
 
     const config = parseConfig({
@@ -93,6 +117,9 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
       DROVER_SQS_ENDPOINT: queues.endpoint,
       DROVER_INGEST_QUEUE_URL: queues.ingestQueueUrl,
+      DROVER_MAIN_TABLE: `${prefix}-main`,
+      DROVER_KV_TABLE: `${prefix}-kv`,
+      DROVER_LOGS_TABLE: `${prefix}-logs`,
     });
     configure(config);
     const rawDynamo = new DynamoDBClient({
@@ -104,22 +131,14 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     rawDynamo.destroy();
     const bootstrap = await bootstrapDefaultWorkspace(bootstrapKey);
 
-    const server = createHttpServer({ graphql: apiHandler, kv: kvHandler }, config.maxBodyBytes);
-    const port = await listen(server, options.host, options.port);
-    stops.push(
-      () =>
-        new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeAllConnections();
-        }),
-    );
-    const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
+    app.maxBodyBytes = config.maxBodyBytes;
+    app.routes = { graphql: apiHandler, kv: kvHandler };
 
     const sqs = createSqsClient(config);
     const poller = startSqsPoller({
       client: sqs,
       queueUrl: queues.ingestQueueUrl,
-      queueArn: `arn:aws:sqs:${config.region}:000000000000:drover-local-ingest`,
+      queueArn: queues.ingestQueueArn,
       region: config.region,
       handler: logsHandler,
       onError: (error) => log(`ingestion consumer error: ${String(error)}`),
@@ -153,6 +172,8 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       graphqlUrl: `${url}/graphql`,
       dynamoEndpoint: dynamo.endpoint,
       sqsEndpoint: queues.endpoint,
+      ingestQueueUrl: queues.ingestQueueUrl,
+      ingestDlqUrl: queues.ingestDlqUrl,
       config,
       bootstrap,
       stop: stopAll,

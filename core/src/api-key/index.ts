@@ -132,15 +132,20 @@ export async function list(): Promise<ApiKey[]> {
 
 /** Revokes a key of the current tenant; it stops working within the API's auth cache time. */
 export async function revoke(id: string): Promise<ApiKey> {
-  return update(id, "SET revoked_at = if_not_exists(revoked_at, :now)", { ":now": nowIso() });
+  // Revoking twice keeps the first revocation time.
+  return update(id, (current) =>
+    current.revoked_at ? undefined : { expression: "SET revoked_at = :now", values: { ":now": nowIso() } },
+  );
 }
 
 /** Sets (or clears, with null) a key's expiry time. */
 export async function expire(id: string, at: string | null = nowIso()): Promise<ApiKey> {
-  return update(id, "SET expires_at = :at", { ":at": at });
+  return update(id, () => ({ expression: "SET expires_at = :at", values: { ":at": at } }));
 }
 
-async function update(id: string, expression: string, values: Record<string, unknown>): Promise<ApiKey> {
+type Change = { expression: string; values: Record<string, unknown> } | undefined;
+
+async function update(id: string, change: (current: ApiKey) => Change): Promise<ApiKey> {
   const tenantId = useTenantId();
   const found = await useDynamo().send(
     new QueryCommand({
@@ -152,6 +157,9 @@ async function update(id: string, expression: string, values: Record<string, unk
   );
   const item = found.Items?.[0];
   if (!item) throw new NotFoundError(`API key ${id} not found`);
+  const wanted = change(toApiKey(item));
+  if (!wanted) return toApiKey(item);
+  const { expression, values } = wanted;
   try {
     const result = await useDynamo().send(
       new UpdateCommand({

@@ -11,15 +11,21 @@ const logger = new Logger({ serviceName: "drover-api" });
  * with its stack and answered as "Unexpected error." so no internals leak. This is the one place
  * where domain errors become GraphQL errors.
  */
+/**
+ * graphql is a dual CJS/ESM package: yoga's copy and ours can be different module instances, so
+ * errors are recognised by shape, never with `instanceof GraphQLError`.
+ */
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === "GraphQLError" && "extensions" in error;
+}
+
 export function maskError(error: unknown, message: string): Error {
-  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  const original = isGraphQLError(error) ? (error.originalError ?? error) : error;
+  const location = isGraphQLError(error) ? { nodes: error.nodes, path: error.path } : {};
   if (original instanceof DroverError) {
-    return new GraphQLError(original.message, {
-      ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-      extensions: { code: original.code },
-    });
+    return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
   }
-  if (original instanceof GraphQLError) {
+  if (isGraphQLError(original)) {
     // Thrown by our own scalars with a code, or by graphql-js validation: safe to show.
     return original.extensions?.code
       ? original
@@ -30,10 +36,7 @@ export function maskError(error: unknown, message: string): Error {
         });
   }
   logger.error("unexpected error in resolver", { error: original as Error });
-  return new GraphQLError(message, {
-    ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-    extensions: { code: "INTERNAL_SERVER_ERROR" },
-  });
+  return new GraphQLError(message, { ...location, extensions: { code: "INTERNAL_SERVER_ERROR" } });
 }
 
 export function createApi() {
