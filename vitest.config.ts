@@ -30,7 +30,14 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
-      { test: { name: "infra", include: ["tests/infra/**/*.test.ts"], testTimeout: 180_000, hookTimeout: 180_000 } },
+      {
+        test: {
+          name: "infra",
+          include: ["tests/infra/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

@@ -25,7 +25,11 @@ export type GraphQLResponse<T = Record<string, unknown>> = {
 };
 
 /** A GraphQL client speaking exactly as the Prefect client does (variables as a JSON string). */
-export function client(runtime: Pick<LocalRuntime, "graphqlUrl">, key?: string, extraHeaders: Record<string, string> = {}) {
+export function client(
+  runtime: Pick<LocalRuntime, "graphqlUrl">,
+  key?: string,
+  extraHeaders: Record<string, string> = {},
+) {
   return async <T = Record<string, unknown>>(
     query: string,
     variables: unknown = {},

@@ -77,18 +77,24 @@ describe("tenant isolation", () => {
   it("shows a second workspace's key none of the first's projects", async () => {
     const a = client(runtime, keyA);
     const b = client(runtime, keyB);
-    const created = await a<{ create_project: { id: string } }>(CREATE_PROJECT, { input: { name: "private-a" } });
+    const created = await a<{ create_project: { id: string } }>(CREATE_PROJECT, {
+      input: { name: "private-a" },
+    });
     const id = created.data?.create_project.id;
     expect(id).toBeTruthy();
 
     expect((await b<{ project: unknown[] }>("query { project { id name } }")).data?.project).toEqual([]);
-    const byId = await b(`query { project(where: {id: {_eq: "${id}"}}) { id } project_by_pk(id: "${id}") { id } }`);
+    const byId = await b(
+      `query { project(where: {id: {_eq: "${id}"}}) { id } project_by_pk(id: "${id}") { id } }`,
+    );
     expect(byId.data).toEqual({ project: [], project_by_pk: null });
     const byName = await b('query { project(where: {name: {_eq: "private-a"}}) { id } }');
     expect(byName.data).toEqual({ project: [] });
     const tenants = await b<{ tenant: Array<{ id: string }> }>("query { tenant { id slug name } }");
     expect(tenants.data?.tenant.map((t) => t.id)).toEqual([tenantB]);
-    const otherTenant = await b(`query { tenant(where: {id: {_eq: "${tenantA}"}}) { id } tenant_by_pk(id: "${tenantA}") { id } }`);
+    const otherTenant = await b(
+      `query { tenant(where: {id: {_eq: "${tenantA}"}}) { id } tenant_by_pk(id: "${tenantA}") { id } }`,
+    );
     expect(otherTenant.data).toEqual({ tenant: [], tenant_by_pk: null });
   });
 
@@ -97,8 +103,12 @@ describe("tenant isolation", () => {
     const res = await b(CREATE_PROJECT, { input: { name: "sneaky" } });
     expect(res.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
     const a = client(runtime, keyA);
-    expect((await a('query { project(where: {name: {_eq: "sneaky"}}) { id } }')).data).toEqual({ project: [] });
-    expect((await client(runtime, keyB)('query { project(where: {name: {_eq: "sneaky"}}) { id } }')).data).toEqual({
+    expect((await a('query { project(where: {name: {_eq: "sneaky"}}) { id } }')).data).toEqual({
+      project: [],
+    });
+    expect(
+      (await client(runtime, keyB)('query { project(where: {name: {_eq: "sneaky"}}) { id } }')).data,
+    ).toEqual({
       project: [],
     });
   });
@@ -106,7 +116,9 @@ describe("tenant isolation", () => {
   it("refuses create_project naming another tenant_id", async () => {
     const res = await client(runtime, keyB)(CREATE_PROJECT, { input: { name: "cross", tenant_id: tenantA } });
     expect(res.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
-    expect((await client(runtime, keyA)('query { project(where: {name: {_eq: "cross"}}) { id } }')).data).toEqual({
+    expect(
+      (await client(runtime, keyA)('query { project(where: {name: {_eq: "cross"}}) { id } }')).data,
+    ).toEqual({
       project: [],
     });
   });
@@ -119,7 +131,12 @@ describe("bad input", () => {
       headers: { "content-type": "application/json", authorization: `Bearer ${keyA}`, ...headers },
       body,
     });
-    return { status: response.status, body: (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> } };
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        errors?: Array<{ message: string; extensions?: { code?: string } }>;
+      },
+    };
   }
 
   it("answers malformed GraphQL with a parse error and a code", async () => {
@@ -132,7 +149,9 @@ describe("bad input", () => {
   it("answers an unknown field and a wrong type with validation errors", async () => {
     const unknown = await post(JSON.stringify({ query: "{ nope }" }));
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
-    const wrongType = await post(JSON.stringify({ query: CREATE_PROJECT, variables: { input: { name: 42 } } }));
+    const wrongType = await post(
+      JSON.stringify({ query: CREATE_PROJECT, variables: { input: { name: 42 } } }),
+    );
     expect(wrongType.body.errors?.[0]?.message).toMatch(/String/);
     const badUuid = await post(JSON.stringify({ query: '{ project_by_pk(id: "not-a-uuid") { id } }' }));
     expect(badUuid.body.errors?.[0]?.message).toMatch(/UUID/);
@@ -165,9 +184,13 @@ describe("bad input", () => {
   });
 
   it("accepts variables both as a JSON string (Prefect client) and as an object", async () => {
-    const asString = await post(JSON.stringify({ query: CREATE_PROJECT, variables: JSON.stringify({ input: { name: "s1" } }) }));
+    const asString = await post(
+      JSON.stringify({ query: CREATE_PROJECT, variables: JSON.stringify({ input: { name: "s1" } }) }),
+    );
     expect(asString.body.errors).toBeUndefined();
-    const asObject = await post(JSON.stringify({ query: CREATE_PROJECT, variables: { input: { name: "o1" } } }));
+    const asObject = await post(
+      JSON.stringify({ query: CREATE_PROJECT, variables: { input: { name: "o1" } } }),
+    );
     expect(asObject.body.errors).toBeUndefined();
     const nullString = await post(JSON.stringify({ query: "query { hello }", variables: "null" }));
     expect(nullString.body.errors).toBeUndefined();

@@ -65,8 +65,13 @@ describe("data folder", () => {
       expect(second.bootstrap.created).toBe(false);
       expect(second.bootstrap.secret).toBeUndefined();
       expect(second.bootstrap.workspace.id).toBe(first.bootstrap.workspace.id);
-      const read = await client(second, bootstrapKey)('query { project(where: {name: {_eq: "kept"}}) { id } }');
-      expect(read.data).toEqual({ project: [{ id: (created.data as { create_project: { id: string } }).create_project.id }] });
+      const read = await client(
+        second,
+        bootstrapKey,
+      )('query { project(where: {name: {_eq: "kept"}}) { id } }');
+      expect(read.data).toEqual({
+        project: [{ id: (created.data as { create_project: { id: string } }).create_project.id }],
+      });
     } finally {
       await first.stop();
       await second?.stop();
@@ -87,7 +92,10 @@ describe("ingestion consumer as Lambda's SQS event source mapping", () => {
     const sqs = createSqsClient(runtime.config);
     for (const value of ["a", "poison", "b"]) {
       await sqs.send(
-        new SendMessageCommand({ QueueUrl: runtime.ingestQueueUrl, MessageBody: JSON.stringify({ kind: "test-echo", value }) }),
+        new SendMessageCommand({
+          QueueUrl: runtime.ingestQueueUrl,
+          MessageBody: JSON.stringify({ kind: "test-echo", value }),
+        }),
       );
     }
     const depth = async (url: string) => {
@@ -103,7 +111,8 @@ describe("ingestion consumer as Lambda's SQS event source mapping", () => {
       );
     };
     const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && (await depth(runtime.ingestDlqUrl)) === 0) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && (await depth(runtime.ingestDlqUrl)) === 0)
+      await new Promise((r) => setTimeout(r, 200));
     expect(handled.sort()).toEqual(["a", "b"]);
     expect(await depth(runtime.ingestDlqUrl)).toBe(1);
     expect(await depth(runtime.ingestQueueUrl)).toBe(0);

@@ -1,8 +1,8 @@
-import { beforeAll, describe, expect, it } from "vitest";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { ApiKey, asTenant, Project, UnauthenticatedError, UniquenessError, Workspace } from "#core/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { mainTable, useDynamo } from "#core/dynamo/client.js";
 import { NotFoundError, ValidationError } from "#core/errors.js";
+import { ApiKey, asTenant, Project, UnauthenticatedError, UniquenessError, Workspace } from "#core/index.js";
 import { useTestTables } from "../helpers/storage.js";
 
 beforeAll(async () => {
@@ -42,7 +42,9 @@ describe("API keys", () => {
 
   it("rejects unknown, revoked and expired keys with UNAUTHENTICATED", async () => {
     const w = await Workspace.create({ name: "Keys Two" });
-    await expect(ApiKey.authenticate("drv_this-key-does-not-exist-0000000000000")).rejects.toThrow(UnauthenticatedError);
+    await expect(ApiKey.authenticate("drv_this-key-does-not-exist-0000000000000")).rejects.toThrow(
+      UnauthenticatedError,
+    );
     await expect(ApiKey.authenticate("short")).rejects.toThrow(/UNAUTHENTICATED/);
 
     const revoked = await asTenant(w.id, () => ApiKey.create({ name: "to revoke" }));
@@ -57,7 +59,9 @@ describe("API keys", () => {
   it("refuses an expiry in the past and a malformed expiry", async () => {
     const w = await Workspace.create({ name: "Keys Three" });
     await asTenant(w.id, async () => {
-      await expect(ApiKey.create({ name: "old", expires_at: "2000-01-01T00:00:00Z" })).rejects.toThrow(ValidationError);
+      await expect(ApiKey.create({ name: "old", expires_at: "2000-01-01T00:00:00Z" })).rejects.toThrow(
+        ValidationError,
+      );
       await expect(ApiKey.create({ name: "bad", expires_at: "tomorrow" })).rejects.toThrow(ValidationError);
     });
   });
@@ -76,7 +80,9 @@ describe("projects", () => {
     const a = await Workspace.create({ name: "Projects A" });
     const b = await Workspace.create({ name: "Projects B" });
     const p = await asTenant(a.id, () => Project.create({ name: "etl" }));
-    await expect(asTenant(a.id, () => Project.create({ name: "etl" }))).rejects.toThrow("Uniqueness violation.");
+    await expect(asTenant(a.id, () => Project.create({ name: "etl" }))).rejects.toThrow(
+      "Uniqueness violation.",
+    );
     const q = await asTenant(b.id, () => Project.create({ name: "etl" }));
     expect(q.id).not.toBe(p.id);
     expect(await asTenant(b.id, () => Project.fromId(p.id))).toBeUndefined();
@@ -87,9 +93,17 @@ describe("projects", () => {
     const w = await Workspace.create({ name: "Projects C" });
     await asTenant(w.id, async () => {
       for (const name of ["b", "a", "c"]) await Project.create({ name });
-      expect((await Project.find({ order_by: [{ name: "desc" }] })).map((p) => p.name)).toEqual(["c", "b", "a"]);
-      expect((await Project.find({ where: { name: { _in: ["a", "c"] } } })).map((p) => p.name).sort()).toEqual(["a", "c"]);
-      expect((await Project.find({ order_by: { name: "asc" }, limit: 1, offset: 1 })).map((p) => p.name)).toEqual(["b"]);
+      expect((await Project.find({ order_by: [{ name: "desc" }] })).map((p) => p.name)).toEqual([
+        "c",
+        "b",
+        "a",
+      ]);
+      expect(
+        (await Project.find({ where: { name: { _in: ["a", "c"] } } })).map((p) => p.name).sort(),
+      ).toEqual(["a", "c"]);
+      expect(
+        (await Project.find({ order_by: { name: "asc" }, limit: 1, offset: 1 })).map((p) => p.name),
+      ).toEqual(["b"]);
       const a = (await Project.find({ where: { name: { _eq: "a" } } }))[0];
       expect((await Project.find({ where: { id: { _eq: a?.id } } })).map((p) => p.name)).toEqual(["a"]);
     });

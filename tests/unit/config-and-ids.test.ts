@@ -8,7 +8,10 @@ import { StartupError } from "../../local/src/dynamodb-local.js";
 
 describe("configuration", () => {
   it("has local defaults and reads table names and endpoints from the environment", () => {
-    const config = parseConfig({ DROVER_MAIN_TABLE: "prod-main", DROVER_DYNAMODB_ENDPOINT: "http://127.0.0.1:8000" });
+    const config = parseConfig({
+      DROVER_MAIN_TABLE: "prod-main",
+      DROVER_DYNAMODB_ENDPOINT: "http://127.0.0.1:8000",
+    });
     expect(config.tables.main).toBe("prod-main");
     expect(config.tables.kv).toBe("drover-local-kv");
     expect(config.dynamoEndpoint).toBe("http://127.0.0.1:8000");

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { matches, matchesComparison, paginate, pinnedValue, pinnedValues, sortItems } from "#core/query/where.js";
 import { ValidationError } from "#core/errors.js";
+import {
+  matches,
+  matchesComparison,
+  paginate,
+  pinnedValue,
+  pinnedValues,
+  sortItems,
+} from "#core/query/where.js";
 
 const item = { id: "a", name: "etl-daily", version: 3, archived: false, labels: null };
 
@@ -43,7 +50,9 @@ describe("where: boolean combinators", () => {
   it("accepts _and as a list, as a single object, and with empty elements", async () => {
     expect(await matches(item, { _and: [{ name: { _eq: "etl-daily" } }, {}] })).toBe(true);
     expect(await matches(item, { _and: { name: { _eq: "etl-daily" }, version: { _eq: 3 } } })).toBe(true);
-    expect(await matches(item, { _and: [{ name: { _eq: "etl-daily" } }, { version: { _eq: 4 } }] })).toBe(false);
+    expect(await matches(item, { _and: [{ name: { _eq: "etl-daily" } }, { version: { _eq: 4 } }] })).toBe(
+      false,
+    );
   });
 
   it("matches _or when any alternative matches, and _not inverts", async () => {
