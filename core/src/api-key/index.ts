@@ -4,6 +4,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/li
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
+import { queryAll } from "../dynamo/operations.js";
 import { NotFoundError, UnauthenticatedError, UniquenessError, ValidationError } from "../errors.js";
 import { newId, nowIso } from "../ids.js";
 import { ApiKeyKeys } from "./keys.js";
@@ -111,23 +112,14 @@ export async function authenticate(secret: string): Promise<Principal> {
 
 /** The current tenant's keys, newest first (name and prefix only). */
 export async function list(): Promise<ApiKey[]> {
-  const items: ApiKey[] = [];
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await useDynamo().send(
-      new QueryCommand({
-        TableName: mainTable(),
-        IndexName: "gsi1",
-        KeyConditionExpression: "gsi1pk = :pk",
-        ExpressionAttributeValues: { ":pk": ApiKeyKeys.listPartition(useTenantId()) },
-        ScanIndexForward: false,
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    items.push(...(page.Items ?? []).map(toApiKey));
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
-  return items;
+  const items = await queryAll({
+    TableName: mainTable(),
+    IndexName: "gsi1",
+    KeyConditionExpression: "gsi1pk = :pk",
+    ExpressionAttributeValues: { ":pk": ApiKeyKeys.listPartition(useTenantId()) },
+    ScanIndexForward: false,
+  });
+  return items.map(toApiKey);
 }
 
 /** Revokes a key of the current tenant; it stops working within the API's auth cache time. */

@@ -1,4 +1,3 @@
-import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -10,6 +9,7 @@ import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
+import { putWithUniqueLock, queryAll } from "../dynamo/operations.js";
 import { UniquenessError, ValidationError } from "../errors.js";
 import { isUuid, newId, nowIso } from "../ids.js";
 import {
@@ -55,36 +55,16 @@ export async function create(input: { name: string; description?: string | null 
     created: now,
     updated: now,
   };
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: mainTable(),
-              Item: { ...ProjectKeys.nameLock(tenantId, project.name), project_id: project.id },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          },
-          {
-            Put: {
-              TableName: mainTable(),
-              Item: {
-                ...ProjectKeys.item(tenantId, project.id),
-                ...ProjectKeys.listing(tenantId, project.name),
-                entity: "project",
-                ...project,
-              },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (error instanceof TransactionCanceledException) throw new UniquenessError();
-    throw error;
-  }
+  await putWithUniqueLock({
+    lock: { ...ProjectKeys.nameLock(tenantId, project.name), project_id: project.id },
+    item: {
+      ...ProjectKeys.item(tenantId, project.id),
+      ...ProjectKeys.listing(tenantId, project.name),
+      entity: "project",
+      ...project,
+    },
+    conflict: () => new UniquenessError(),
+  });
   return project;
 }
 
@@ -128,22 +108,13 @@ export async function fromName(name: string): Promise<Project | undefined> {
 
 /** All projects of the current workspace, by name. */
 export async function listAll(): Promise<Project[]> {
-  const items: Project[] = [];
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await useDynamo().send(
-      new QueryCommand({
-        TableName: mainTable(),
-        IndexName: "gsi1",
-        KeyConditionExpression: "gsi1pk = :pk",
-        ExpressionAttributeValues: { ":pk": ProjectKeys.listPartition(useTenantId()) },
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    items.push(...(page.Items ?? []).map(toProject));
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
-  return items;
+  const items = await queryAll({
+    TableName: mainTable(),
+    IndexName: "gsi1",
+    KeyConditionExpression: "gsi1pk = :pk",
+    ExpressionAttributeValues: { ":pk": ProjectKeys.listPartition(useTenantId()) },
+  });
+  return items.map(toProject);
 }
 
 export type FindArgs = {

@@ -1,9 +1,9 @@
-import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { GetCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
+import { putWithUniqueLock } from "../dynamo/operations.js";
 import { UniquenessError, ValidationError } from "../errors.js";
 import { newId, nowIso } from "../ids.js";
 import { WorkspaceKeys } from "./keys.js";
@@ -50,40 +50,17 @@ export async function create(input: {
     slug: parsed.data.slug ?? slugify(parsed.data.name),
     created: nowIso(),
   };
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: mainTable(),
-              Item: { ...WorkspaceKeys.slugLock(workspace.slug), tenant_id: workspace.id },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          },
-          {
-            Put: {
-              TableName: mainTable(),
-              Item: {
-                ...WorkspaceKeys.item(workspace.id),
-                ...WorkspaceKeys.listing(workspace.slug),
-                entity: "tenant",
-                ...workspace,
-              },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (error instanceof TransactionCanceledException) {
-      throw new UniquenessError(
-        `Uniqueness violation: a workspace with slug "${workspace.slug}" already exists.`,
-      );
-    }
-    throw error;
-  }
+  await putWithUniqueLock({
+    lock: { ...WorkspaceKeys.slugLock(workspace.slug), tenant_id: workspace.id },
+    item: {
+      ...WorkspaceKeys.item(workspace.id),
+      ...WorkspaceKeys.listing(workspace.slug),
+      entity: "tenant",
+      ...workspace,
+    },
+    conflict: () =>
+      new UniquenessError(`Uniqueness violation: a workspace with slug "${workspace.slug}" already exists.`),
+  });
   return workspace;
 }
 
