@@ -35,6 +35,9 @@ export const BUNDLE = {
   outputFile: "index.mjs",
 } as const;
 
+/** The API bundle's size budget (minified, without its source map): 1.5 MiB. */
+export const API_BUNDLE_LIMIT_BYTES = 1.5 * 1024 * 1024;
+
 /** Lambda's Node.js honours the source maps shipped next to the bundle only when asked to. */
 export const NODE_OPTIONS = "--enable-source-maps";
 
