@@ -98,7 +98,9 @@ export async function set(input: SetInput): Promise<{ pair: KeyValue; created: b
     }
     await backoff(attempt);
   }
-  throw new RetryableError(`Too many concurrent changes to the key-value store; retry the write of "${key}".`);
+  throw new RetryableError(
+    `Too many concurrent changes to the key-value store; retry the write of "${key}".`,
+  );
 }
 
 /** The single conditional write of the hot path; undefined when the pair does not exist (or the version differs). */
@@ -114,7 +116,8 @@ async function overwrite(
       new UpdateCommand({
         TableName: table(),
         Key: KvKeys.pair(tenantId, key),
-        UpdateExpression: "SET value_json = :value, version = version + :one, updated = :now, updated_by = :by",
+        UpdateExpression:
+          "SET value_json = :value, version = version + :one, updated = :now, updated_by = :by",
         ConditionExpression:
           expected === undefined ? "attribute_exists(pk)" : "attribute_exists(pk) AND version = :expected",
         ExpressionAttributeValues: {
@@ -196,7 +199,12 @@ async function create(
               ConditionExpression:
                 "(attribute_not_exists(max_pairs) AND (attribute_not_exists(pair_count) OR pair_count < :default)) OR " +
                 "(attribute_exists(max_pairs) AND ((attribute_not_exists(pair_count) AND max_pairs > :zero) OR pair_count < max_pairs))",
-              ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":now": now, ":default": DEFAULT_MAX_PAIRS },
+              ExpressionAttributeValues: {
+                ":zero": 0,
+                ":one": 1,
+                ":now": now,
+                ":default": DEFAULT_MAX_PAIRS,
+              },
             },
           },
         ],
@@ -254,7 +262,11 @@ export async function fromId(id: string): Promise<KeyValue | undefined> {
   if (!isUuid(id)) return undefined;
   const tenantId = useTenantId();
   const lookup = await useDynamo().send(
-    new GetCommand({ TableName: table(), Key: KvKeys.idLookup(tenantId, id.toLowerCase()), ConsistentRead: true }),
+    new GetCommand({
+      TableName: table(),
+      Key: KvKeys.idLookup(tenantId, id.toLowerCase()),
+      ConsistentRead: true,
+    }),
   );
   const key = lookup.Item?.key;
   if (typeof key !== "string") return undefined;
@@ -292,7 +304,8 @@ export async function remove(key: string): Promise<KeyValue> {
 /** Deletes a pair by id (`delete_key_value`); NOT_FOUND when the workspace has no pair with it. */
 export async function removeById(id: string): Promise<KeyValue> {
   const pair = await fromId(id);
-  if (!pair) throw new NotFoundError(`Key value not found: no key-value pair with id ${id} in this workspace.`);
+  if (!pair)
+    throw new NotFoundError(`Key value not found: no key-value pair with id ${id} in this workspace.`);
   await removePair(pair);
   return pair;
 }
@@ -335,7 +348,9 @@ async function removePair(pair: KeyValue): Promise<void> {
       await backoff(attempt);
     }
   }
-  throw new RetryableError(`Too many concurrent changes to the key-value store; retry deleting "${pair.key}".`);
+  throw new RetryableError(
+    `Too many concurrent changes to the key-value store; retry deleting "${pair.key}".`,
+  );
 }
 
 export type Usage = { max_pairs: number; pair_count: number };
@@ -396,7 +411,11 @@ export async function find(args: FindArgs, columns?: readonly string[]): Promise
   } else if (ids) {
     candidates = (await Promise.all(ids.map((id) => fromId(String(id))))).filter(isPair);
   } else {
-    const needed = new Set([...(columns ?? ["value"]), ...columnsOf(args.where), ...orderColumns(args.order_by)]);
+    const needed = new Set([
+      ...(columns ?? ["value"]),
+      ...columnsOf(args.where),
+      ...orderColumns(args.order_by),
+    ]);
     const listed = await listing(likePrefix(args.where));
     const needsValues = [...needed].some((column) => !LISTING_COLUMNS.has(column));
     candidates = needsValues ? sortByKey(await fromKeys(listed.map((l) => l.key as string))) : listed;
@@ -404,6 +423,15 @@ export async function find(args: FindArgs, columns?: readonly string[]): Promise
   const matching: Array<Partial<KeyValue>> = [];
   for (const pair of candidates) if (await matches(pair, args.where)) matching.push(pair);
   return paginate(sortItems(matching, args.order_by ?? undefined), args.limit, args.offset);
+}
+
+/** The pairs whose key starts with `prefix` (all when empty), in key order, with their values. */
+export async function list(
+  options: { prefix?: string; limit?: number | null; offset?: number | null } = {},
+): Promise<KeyValue[]> {
+  const listed = await listing(options.prefix ?? "");
+  const page = paginate(listed, options.limit, options.offset);
+  return sortByKey(await fromKeys(page.map((l) => l.key as string)));
 }
 
 function isPair(pair: KeyValue | undefined): pair is KeyValue {
@@ -474,7 +502,8 @@ function columnsOf(where: BoolExp | null | undefined): string[] {
   const out: string[] = [];
   for (const [field, condition] of Object.entries(where)) {
     if (field === "_and" || field === "_or") {
-      for (const sub of Array.isArray(condition) ? condition : [condition]) out.push(...columnsOf(sub as BoolExp));
+      for (const sub of Array.isArray(condition) ? condition : [condition])
+        out.push(...columnsOf(sub as BoolExp));
     } else if (field === "_not") out.push(...columnsOf(condition as BoolExp));
     else out.push(field);
   }

@@ -76,7 +76,12 @@ export function decodeClientValue(value: unknown): unknown {
 }
 
 export function validateMaxPairs(maxPairs: unknown): number {
-  if (typeof maxPairs !== "number" || !Number.isInteger(maxPairs) || maxPairs < 0 || maxPairs > MAX_PAIRS_LIMIT) {
+  if (
+    typeof maxPairs !== "number" ||
+    !Number.isInteger(maxPairs) ||
+    maxPairs < 0 ||
+    maxPairs > MAX_PAIRS_LIMIT
+  ) {
     throw new ValidationError(`max_pairs must be an integer from 0 to ${MAX_PAIRS_LIMIT}.`);
   }
   return maxPairs;
@@ -85,7 +90,9 @@ export function validateMaxPairs(maxPairs: unknown): number {
 export function validateExpectedVersion(version: unknown): number | undefined {
   if (version === undefined || version === null) return undefined;
   if (typeof version !== "number" || !Number.isInteger(version) || version < 0) {
-    throw new ValidationError("expected_version must be a non-negative integer (0 = the key must not exist).");
+    throw new ValidationError(
+      "expected_version must be a non-negative integer (0 = the key must not exist).",
+    );
   }
   return version;
 }

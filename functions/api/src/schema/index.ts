@@ -1,5 +1,6 @@
 import { createSchema } from "graphql-yoga";
 import { baseResolvers, baseTypeDefs } from "./base.js";
+import { kvResolvers, kvTypeDefs } from "./kv.js";
 import { projectResolvers, projectTypeDefs } from "./project.js";
 import { scalarResolvers } from "./scalars.js";
 
@@ -7,6 +8,7 @@ import { scalarResolvers } from "./scalars.js";
 const modules = [
   { typeDefs: baseTypeDefs, resolvers: { ...baseResolvers, ...scalarResolvers } },
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
+  { typeDefs: kvTypeDefs, resolvers: kvResolvers },
 ];
 
 export function buildSchema() {
