@@ -78,7 +78,8 @@ export function resolveSettings(node: Context, env: NodeJS.ProcessEnv = process.
     throttle: { rateLimit: count(node, "apiRateLimit", 200), burstLimit: count(node, "apiBurstLimit", 400) },
     logRetention: production ? RetentionDays.THREE_MONTHS : RetentionDays.TWO_WEEKS,
     reserveConcurrency: flag(node, "reserveConcurrency") ?? true,
-    ingestMaxConcurrency: count(node, "ingestMaxConcurrency", 5),
+    // The SQS event source accepts 2 to 1000.
+    ingestMaxConcurrency: Math.min(count(node, "ingestMaxConcurrency", 5, 2), 1000),
     alarmEmail: text(node, "alarmEmail"),
     webDist: text(node, "webDist"),
   };
