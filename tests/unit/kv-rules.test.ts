@@ -39,14 +39,27 @@ describe("KV keys (storage)", () => {
 
 describe("KV key rules", () => {
   it("accepts unicode, slashes, punctuation, emoji and inner spaces", () => {
-    for (const key of ["foo", "a/b/c", "/leading/slash/", "café", "日本語/キー", "x.y:z@w+v", "🚀", "👨‍👩‍👧", "a b"]) {
+    for (const key of [
+      "foo",
+      "a/b/c",
+      "/leading/slash/",
+      "café",
+      "日本語/キー",
+      "x.y:z@w+v",
+      "🚀",
+      "👨‍👩‍👧",
+      "a b",
+    ]) {
       expect(validateKey(key)).toBe(key);
     }
   });
 
   it("refuses empty keys, control characters, line breaks, tabs and outer spaces", () => {
     for (const key of ["", "a\nb", "a\tb", "a\u0000b", " lead", "trail ", "a\u200Bb"]) {
-      expect(codeOf(() => validateKey(key)), JSON.stringify(key)).toBe("BAD_USER_INPUT");
+      expect(
+        codeOf(() => validateKey(key)),
+        JSON.stringify(key),
+      ).toBe("BAD_USER_INPUT");
     }
     expect(codeOf(() => validateKey(42))).toBe("BAD_USER_INPUT");
   });
