@@ -43,12 +43,13 @@ function flag(node: Context, key: string): boolean | undefined {
   throw new Error(`Context "${key}" must be true or false, got "${value}"`);
 }
 
-function count(node: Context, key: string, fallback: number): number {
+function count(node: Context, key: string, fallback: number, min = 1): number {
   const value = text(node, key);
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0)
-    throw new Error(`Context "${key}" must be a positive integer`);
+  if (!Number.isInteger(parsed) || parsed < min) {
+    throw new Error(`Context "${key}" must be an integer of at least ${min}`);
+  }
   return parsed;
 }
 

@@ -32,6 +32,11 @@ describe("stage selection", () => {
     expect(resolveSettings(context({}), {}).env).toEqual({ account: undefined, region: "us-east-1" });
   });
 
+  test("the logs consumers' concurrency stays within what the SQS event source accepts", () => {
+    expect(() => resolveSettings(context({ ingestMaxConcurrency: "1" }), {})).toThrow(/at least 2/);
+    expect(resolveSettings(context({ ingestMaxConcurrency: "5000" }), {}).ingestMaxConcurrency).toBe(1000);
+  });
+
   test("extra CORS origins are a comma-separated list", () => {
     expect(
       resolveSettings(context({ corsOrigins: "http://localhost:5173, https://ops.example.com" }), {})
