@@ -1,5 +1,6 @@
 import { floorsBenchmark } from "./floors.js";
-import { optionalBenchmark } from "./lib/optional.js";
+import { kvBenchmark } from "./kv.js";
+import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import type { Benchmark } from "./lib/types.js";
 
@@ -7,13 +8,6 @@ import type { Benchmark } from "./lib/types.js";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 /** Every benchmark, in the order `npm run bench` runs them; floors first so the others can compare. */
-const BENCHMARKS: readonly Benchmark[] = [
-  floorsBenchmark,
-  ...(await optionalBenchmark(
-    "bundles",
-    "Lambda bundle sizes and cold init time (bench/bundles.ts)",
-    new URL("./bundles.ts", import.meta.url),
-  )),
-];
+const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));

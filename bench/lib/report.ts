@@ -88,6 +88,8 @@ export function formatTable(results: RunResults): string {
       ];
       section.rows.push(row);
       rows.push(row);
+      if (figure.failure) section.rows.push([`    FAIL: ${figure.failure}`]);
+      if (figure.note) section.rows.push([`    note: ${figure.note}`]);
     }
     sections.push(section);
   }

@@ -125,5 +125,10 @@ export async function runBenchmarks(
   );
   console.log(formatTable(report));
   console.log(`\nresults written to ${RESULTS_FILE}`);
-  return results.some((result) => result.error) ? 1 : 0;
+  const failures = results.flatMap((result) => [
+    ...(result.error ? [`${result.name}: ${result.error}`] : []),
+    ...result.figures.flatMap((figure) => (figure.failure ? [`${figure.key}: ${figure.failure}`] : [])),
+  ]);
+  for (const failure of failures) console.log(`FAIL ${failure}`);
+  return failures.length > 0 ? 1 : 0;
 }

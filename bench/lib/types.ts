@@ -17,6 +17,8 @@ export type Figure = {
   floor?: FloorRef;
   errors?: number;
   note?: string;
+  /** A check this figure failed (e.g. a size over budget): printed, and the run exits non-zero. */
+  failure?: string;
 };
 
 export type BenchOptions = {
