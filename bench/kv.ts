@@ -1,0 +1,150 @@
+import { startLocalRuntime } from "../local/src/runtime.js";
+import { getFloors } from "./floors.js";
+import { throughputFigure } from "./lib/figures.js";
+import { floorOf } from "./lib/floor.js";
+import { type Measurement, measure, type Operation } from "./lib/measure.js";
+import type { Benchmark, Figure } from "./lib/types.js";
+
+/**
+ * The KV store through the API over HTTP, as a client sees it: `get` (the Prefect client's
+ * `key_value(where: {key: {_eq}}) { value }`) and `set` (`set_key_value`, overwriting existing
+ * keys, last write wins) over GraphQL, and the same two over the REST face, at the run's
+ * concurrency (32 by default). The local runtime (API + KV handlers, in this process) runs on the
+ * same DynamoDB Local as the floors, and each figure is compared with the raw floor measured in
+ * the same run: GetItem for gets, PutItem for sets.
+ */
+const KEYS = 256;
+const VALUE = { watermark: "2026-11-21T00:00:00Z", processed: 12_345, tags: ["bench", "kv"] };
+
+const GET_QUERY = "query($key: String!) { key_value(where: { key: { _eq: $key } }) { value } }";
+const SET_MUTATION = "mutation($input: set_key_value_input!) { set_key_value(input: $input) { id } }";
+
+export const kvBenchmark: Benchmark = {
+  name: "kv",
+  description: "KV get/set through the API over HTTP (GraphQL and REST) vs raw GetItem/PutItem",
+  run: async (context) => {
+    const floors = await getFloors(context);
+    const dynamo = await context.environment.dynamo();
+    const runtime = await startLocalRuntime({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: undefined,
+      dynamoEndpoint: dynamo.endpoint,
+      namePrefix: "drover-bench-kv",
+      schedulerIntervalMs: 3_600_000,
+    });
+    try {
+      const secret = runtime.bootstrap.secret;
+      if (!secret) throw new Error("the bench runtime created no bootstrap key");
+      const headers = { "content-type": "application/json", authorization: `Bearer ${secret}` };
+      const keyOf = (sequence: number) => `bench/kv/${sequence % KEYS}`;
+
+      const graphql = async (query: string, variables: unknown) => {
+        // Variables as a JSON string, as the Prefect client sends them.
+        const response = await fetch(runtime.graphqlUrl, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
+        });
+        const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+        if (response.status !== 200 || body.errors) throw new Error(`GraphQL: ${JSON.stringify(body)}`);
+        return body.data ?? {};
+      };
+      const rest = async (method: "GET" | "PUT", key: string, body?: unknown) => {
+        const response = await fetch(`${runtime.url}/kv/${encodeURIComponent(key)}`, {
+          method,
+          headers,
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        if (response.status >= 300) throw new Error(`REST ${method}: ${response.status} ${text}`);
+      };
+
+      const seeded = await measure(
+        async (_worker, sequence) => {
+          await rest("PUT", keyOf(sequence), { value: VALUE });
+          return undefined;
+        },
+        { concurrency: 8, count: KEYS },
+      );
+      if (seeded.errors > 0) throw new Error(`seeding ${KEYS} keys failed: ${seeded.firstError}`);
+
+      const timing = {
+        concurrency: context.options.concurrency,
+        durationMs: context.options.durationMs,
+        warmupMs: context.options.warmupMs,
+      };
+      const gqlGet: Operation = async (_worker, sequence) => {
+        const data = await graphql(GET_QUERY, { key: keyOf(sequence) });
+        if ((data.key_value as unknown[]).length !== 1) throw new Error("get found no pair");
+        return undefined;
+      };
+      const gqlSet: Operation = async (_worker, sequence) => {
+        await graphql(SET_MUTATION, { input: { key: keyOf(sequence), value: { ...VALUE, sequence } } });
+        return undefined;
+      };
+      const restGet: Operation = async (_worker, sequence) => {
+        await rest("GET", keyOf(sequence));
+        return undefined;
+      };
+      const restSet: Operation = async (_worker, sequence) => {
+        await rest("PUT", keyOf(sequence), { value: { ...VALUE, sequence } });
+        return undefined;
+      };
+
+      const n = context.options.concurrency;
+      const getFloor = floors["dynamodb.get.concurrent"];
+      const putFloor = floors["dynamodb.put_if_absent.concurrent"];
+      const figures: Figure[] = [];
+      const record = (figure: Figure) => {
+        figures.push(figure);
+        const ratio = figure.floor ? ` (${(figure.value / figure.floor.value).toFixed(2)}x floor)` : "";
+        context.log(`  ${figure.label}: ${figure.value.toFixed(1)} ${figure.unit}${ratio}`);
+      };
+
+      const cases: Array<[string, string, Operation, Figure]> = [
+        ["graphql.get", `KV get, GraphQL key_value(where key _eq), ${n} concurrent`, gqlGet, getFloor],
+        ["graphql.set", `KV set, GraphQL set_key_value (overwrite), ${n} concurrent`, gqlSet, putFloor],
+        ["rest.get", `KV get, REST GET /kv/{key}, ${n} concurrent`, restGet, getFloor],
+        ["rest.set", `KV set, REST PUT /kv/{key} (overwrite), ${n} concurrent`, restSet, putFloor],
+      ];
+      for (const [key, label, operation, floor] of cases) {
+        const measurement = await measure(operation, timing);
+        record(
+          throughputFigure(`kv.${key}.concurrent`, label, measurement, "ops/s", { floor: floorOf(floor) }),
+        );
+        if (key.endsWith(".get")) {
+          for (const percentile of ["p50", "p99"] as const) {
+            record(latencyFigure(`kv.${key}.${percentile}`, label, percentile, measurement, floor));
+          }
+        }
+      }
+      return figures;
+    } finally {
+      await runtime.stop();
+    }
+  },
+};
+
+/**
+ * A latency percentile next to the floor's. The table's ratio is ours / floor here (lower is
+ * better): at most 2.0 meets the target "at least 0.5 of the floor".
+ */
+function latencyFigure(
+  key: string,
+  label: string,
+  percentile: "p50" | "p99",
+  measurement: Measurement,
+  floor: Figure,
+): Figure {
+  const floorMs = floor.latencyMs?.[percentile] ?? Number.NaN;
+  const ours = measurement.latencyMs[percentile];
+  return {
+    key,
+    label: `${label}: ${percentile} latency`,
+    value: ours,
+    unit: "ms",
+    floor: { label: `${floor.label}: ${percentile}`, value: floorMs, unit: "ms" },
+    note: `latency ratio ours/floor ${(ours / floorMs).toFixed(2)} (floor/ours ${(floorMs / ours).toFixed(2)}; target floor/ours >= 0.5)`,
+  };
+}
