@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { dashboardSource } from "../../infra/lib/dashboard-site.js";
+import { repoPath } from "../../infra/lib/paths.js";
 import { resolveSettings } from "../../infra/lib/settings.js";
 import { removeSynth, synthDrover } from "./synth.js";
 import { resources } from "./template.js";
@@ -42,6 +47,25 @@ describe("stage selection", () => {
       resolveSettings(context({ corsOrigins: "http://localhost:5173, https://ops.example.com" }), {})
         .extraCorsOrigins,
     ).toEqual(["http://localhost:5173", "https://ops.example.com"]);
+  });
+});
+
+describe("dashboard source", () => {
+  test("a built dashboard is published, and a placeholder page from infra/ when there is none", () => {
+    const built = mkdtempSync(join(tmpdir(), "drover-web-"));
+    try {
+      writeFileSync(join(built, "index.html"), "<!doctype html>");
+      expect(dashboardSource(resolveSettings(context({ webDist: built }), {}))).toEqual({
+        path: built,
+        placeholder: false,
+      });
+      expect(dashboardSource(resolveSettings(context({ webDist: join(built, "missing") }), {}))).toEqual({
+        path: repoPath("infra", "assets", "dashboard-placeholder"),
+        placeholder: true,
+      });
+    } finally {
+      rmSync(built, { recursive: true, force: true });
+    }
   });
 });
 
