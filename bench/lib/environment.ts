@@ -1,4 +1,3 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Config, parseConfig } from "#core/config.js";
@@ -68,13 +67,7 @@ async function startDynamo(): Promise<{ value: BenchDynamo; stop: () => Promise<
       DROVER_KV_TABLE: `${PREFIX}-kv`,
       DROVER_LOGS_TABLE: `${PREFIX}-logs`,
     });
-    const raw = new DynamoDBClient({
-      endpoint: local.endpoint,
-      region: config.region,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    await ensureTables(raw, config);
-    raw.destroy();
+    await ensureTables(config);
     const client = createDocumentClient(config);
     await warmUp(client, config.tables.main);
     return {

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type Config, configure, parseConfig } from "#core/config.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
 import { createSqsClient } from "#core/sqs/client.js";
@@ -122,13 +121,7 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       DROVER_LOGS_TABLE: `${prefix}-logs`,
     });
     configure(config);
-    const rawDynamo = new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: config.region,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    await ensureTables(rawDynamo, config);
-    rawDynamo.destroy();
+    await ensureTables(config);
     const bootstrap = await bootstrapDefaultWorkspace(bootstrapKey);
 
     app.maxBodyBytes = config.maxBodyBytes;

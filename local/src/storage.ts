@@ -1,5 +1,4 @@
 import { join, resolve } from "node:path";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { configure, parseConfig } from "#core/config.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
 import { startDynamoDbLocal } from "./dynamodb-local.js";
@@ -33,13 +32,7 @@ export async function withStorage<T>(
     });
     configure(config);
     if (!running) {
-      const raw = new DynamoDBClient({
-        endpoint: dynamo.endpoint,
-        region: config.region,
-        credentials: { accessKeyId: "local", secretAccessKey: "local" },
-      });
-      await ensureTables(raw, config);
-      raw.destroy();
+      await ensureTables(config);
     }
     return await fn();
   } finally {

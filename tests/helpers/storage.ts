@@ -1,4 +1,3 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { inject } from "vitest";
 import { configure, parseConfig } from "#core/config.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
@@ -15,12 +14,6 @@ export async function useTestTables(label: string) {
     DROVER_LOGS_TABLE: `${prefix}-logs`,
   });
   configure(config);
-  const raw = new DynamoDBClient({
-    endpoint: config.dynamoEndpoint,
-    region: config.region,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  await ensureTables(raw, config);
-  raw.destroy();
+  await ensureTables(config);
   return config;
 }

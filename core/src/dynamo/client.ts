@@ -2,10 +2,10 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Config, useConfig } from "../config.js";
 
-/** Builds a document client for the configured endpoint (DynamoDB Local or AWS). */
-export function createDocumentClient(config: Config): DynamoDBDocumentClient {
+/** A low-level client for the configured endpoint (DynamoDB Local or AWS). */
+export function createRawClient(config: Config): DynamoDBClient {
   const local = config.dynamoEndpoint !== undefined;
-  const client = new DynamoDBClient({
+  return new DynamoDBClient({
     region: config.region,
     ...(local
       ? {
@@ -15,7 +15,11 @@ export function createDocumentClient(config: Config): DynamoDBDocumentClient {
       : {}),
     maxAttempts: 5,
   });
-  return DynamoDBDocumentClient.from(client, {
+}
+
+/** Builds a document client for the configured endpoint (DynamoDB Local or AWS). */
+export function createDocumentClient(config: Config): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(createRawClient(config), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     unmarshallOptions: { wrapNumbers: false },
   });

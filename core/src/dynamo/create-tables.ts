@@ -6,11 +6,17 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import type { Config } from "../config.js";
+import { createRawClient } from "./client.js";
 import { physicalTableName, TABLES, type TableDefinition } from "./tables.js";
 
 /** Creates the tables of `TABLES` if missing (local runtime and tests; AWS uses infra/). */
-export async function ensureTables(client: DynamoDBClient, config: Config): Promise<void> {
-  await Promise.all(TABLES.map((table) => ensureTable(client, physicalTableName(config, table), table)));
+export async function ensureTables(config: Config): Promise<void> {
+  const client = createRawClient(config);
+  try {
+    await Promise.all(TABLES.map((table) => ensureTable(client, physicalTableName(config, table), table)));
+  } finally {
+    client.destroy();
+  }
 }
 
 async function ensureTable(client: DynamoDBClient, name: string, table: TableDefinition): Promise<void> {
