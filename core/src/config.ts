@@ -20,6 +20,7 @@ const schema = z.object({
     .int()
     .positive()
     .default(6 * 1024 * 1024),
+  DROVER_SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 });
 
 export type Config = {
@@ -33,6 +34,8 @@ export type Config = {
   /** How long the API may trust a resolved API key; bounded so a revoked key stops within seconds. */
   authCacheMs: number;
   maxBodyBytes: number;
+  /** Signs the dashboard's session tokens (HS256); without it, sessions are refused. */
+  sessionSecret: string | undefined;
 };
 
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -52,6 +55,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     eventBusName: e.DROVER_EVENT_BUS_NAME,
     authCacheMs: e.DROVER_AUTH_CACHE_MS,
     maxBodyBytes: e.DROVER_MAX_BODY_BYTES,
+    sessionSecret: e.DROVER_SESSION_SECRET,
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Config, configure, parseConfig } from "#core/config.js";
@@ -69,6 +70,19 @@ export function runningRuntime(dataDir: string): RuntimeFile | undefined {
 }
 
 /**
+ * The secret that signs dashboard sessions: kept in the data folder so sessions survive a restart,
+ * or new for each in-memory runtime.
+ */
+function localSessionSecret(dataDir: string | undefined): string {
+  if (!dataDir) return randomBytes(32).toString("base64url");
+  const file = join(dataDir, "session-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+/**
  * Starts the whole control plane in this process: DynamoDB Local (java), the fauxqs SQS emulator,
  * the API (and the KV REST routes) on host:port, the scheduler on a timer and the ingestion
  * consumer polling its queue, every handler invoked with the events Lambda would give it.
@@ -110,8 +124,10 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     const queues = await startQueues({ prefix, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
     stops.push(queues.stop);
 
+    const env = options.env ?? process.env;
     const config = parseConfig({
-      ...(options.env ?? process.env),
+      ...env,
+      DROVER_SESSION_SECRET: env.DROVER_SESSION_SECRET || localSessionSecret(dataDir),
       DROVER_STAGE: "local",
       DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
       DROVER_SQS_ENDPOINT: queues.endpoint,

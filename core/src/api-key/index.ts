@@ -122,6 +122,20 @@ export async function list(): Promise<ApiKey[]> {
   return items.map(toApiKey);
 }
 
+/** A key of the current tenant by id (one Query on its id index), or undefined. */
+export async function fromId(id: string): Promise<ApiKey | undefined> {
+  const found = await useDynamo().send(
+    new QueryCommand({
+      TableName: mainTable(),
+      IndexName: "gsi2",
+      KeyConditionExpression: "gsi2pk = :pk",
+      ExpressionAttributeValues: { ":pk": ApiKeyKeys.byId(useTenantId(), id).gsi2pk },
+    }),
+  );
+  const item = found.Items?.[0];
+  return item ? toApiKey(item) : undefined;
+}
+
 /** Revokes a key of the current tenant; it stops working within the API's auth cache time. */
 export async function revoke(id: string): Promise<ApiKey> {
   // Revoking twice keeps the first revocation time.

@@ -1,11 +1,14 @@
 import { hashSecret, type Principal } from "#core/api-key/index.js";
+import { useConfig } from "#core/config.js";
 import { isUuid } from "#core/ids.js";
-import { type Actor, ApiKey, ForbiddenError, UnauthenticatedError } from "#core/index.js";
+import { type Actor, ApiKey, asTenant, ForbiddenError, UnauthenticatedError } from "#core/index.js";
+import { isSessionToken, verifySessionToken } from "./session-token.js";
 
 /**
  * Resolves request headers to an actor. Resolved keys are cached for at most `cacheMs` (a few
  * seconds), so a revoked key stops working within that time while a busy agent costs one GetItem
- * every few seconds, not one a request.
+ * every few seconds, not one a request. The bearer credential is an API key or a dashboard session
+ * token (a JWT naming its key), whose key is re-checked by id under the same cache rule.
  */
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
@@ -24,7 +27,9 @@ export class Authenticator {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!match?.[1])
       throw new UnauthenticatedError("UNAUTHENTICATED: expected 'Authorization: Bearer <API key>'");
-    const principal = await this.principal(match[1]);
+    const principal = isSessionToken(match[1])
+      ? await this.sessionPrincipal(match[1])
+      : await this.principal(match[1]);
     if (tenantHeader && (!isUuid(tenantHeader) || tenantHeader.toLowerCase() !== principal.tenantId)) {
       throw new ForbiddenError(`FORBIDDEN: tenant ${tenantHeader} is not the workspace of this API key`);
     }
@@ -32,9 +37,27 @@ export class Authenticator {
   }
 
   private async principal(secret: string): Promise<Principal> {
+    return this.cached(hashSecret(secret), () => ApiKey.authenticate(secret));
+  }
+
+  private async sessionPrincipal(token: string): Promise<Principal> {
+    const secret = useConfig().sessionSecret;
+    if (!secret) throw new UnauthenticatedError("UNAUTHENTICATED: sessions are not enabled on this server");
+    const claims = await verifySessionToken(secret, token);
+    if (!isUuid(claims.tenantId) || !isUuid(claims.apiKeyId)) {
+      throw new UnauthenticatedError("UNAUTHENTICATED: invalid session token");
+    }
+    const keyPrincipal = await this.cached(`session#${claims.tenantId}#${claims.apiKeyId}`, () =>
+      asTenant(claims.tenantId, () => sessionKey(claims.apiKeyId)),
+    );
+    const expiresAt =
+      keyPrincipal.expiresAt === null ? claims.expiresAt : Math.min(keyPrincipal.expiresAt, claims.expiresAt);
+    return { ...keyPrincipal, expiresAt };
+  }
+
+  private async cached(id: string, resolve: () => Promise<Principal>): Promise<Principal> {
     const now = Date.now();
-    const hash = hashSecret(secret);
-    const cached = this.cache.get(hash);
+    const cached = this.cache.get(id);
     if (
       cached &&
       cached.until > now &&
@@ -42,11 +65,24 @@ export class Authenticator {
     ) {
       return cached.principal;
     }
-    const principal = await ApiKey.authenticate(secret);
+    const principal = await resolve();
     if (this.cacheMs > 0) {
       if (this.cache.size >= Authenticator.MAX_ENTRIES) this.cache.clear();
-      this.cache.set(hash, { principal, until: now + this.cacheMs });
+      this.cache.set(id, { principal, until: now + this.cacheMs });
     }
     return principal;
   }
+}
+
+/** The key a session stands for, as a principal, while it is neither revoked nor expired. */
+async function sessionKey(apiKeyId: string): Promise<Principal> {
+  const key = await ApiKey.fromId(apiKeyId);
+  if (!key) throw new UnauthenticatedError("UNAUTHENTICATED: the API key of this session no longer exists");
+  if (key.revoked_at)
+    throw new UnauthenticatedError("UNAUTHENTICATED: the API key of this session was revoked");
+  const expiresAt = key.expires_at ? Date.parse(key.expires_at) : null;
+  if (expiresAt !== null && expiresAt <= Date.now()) {
+    throw new UnauthenticatedError("UNAUTHENTICATED: the API key of this session has expired");
+  }
+  return { tenantId: key.tenant_id, apiKeyId: key.id, expiresAt };
 }

@@ -1,14 +1,18 @@
 import { createSchema } from "graphql-yoga";
+import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
 import { projectResolvers, projectTypeDefs } from "./project.js";
 import { scalarResolvers } from "./scalars.js";
+import { sessionResolvers, sessionTypeDefs } from "./session.js";
 
 /** Each domain contributes its type definitions and resolvers; same-named types are merged. */
 const modules = [
   { typeDefs: baseTypeDefs, resolvers: { ...baseResolvers, ...scalarResolvers } },
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
   { typeDefs: kvTypeDefs, resolvers: kvResolvers },
+  { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
+  { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },
 ];
 
 export function buildSchema() {
