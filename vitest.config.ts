@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config";
  * - unit: pure code, no emulator;
  * - integration: core and handlers against DynamoDB Local and fauxqs (started by globalSetup);
  * - contract: the real Prefect client's requests replayed over HTTP against the local runtime;
+ * - browser: the dashboard (built once by globalSetup) in Debian's Chromium against the local runtime;
  * - infra: the CDK app synthesized offline with assertions and cdk-nag.
  */
 export default defineConfig({
@@ -28,6 +29,15 @@ export default defineConfig({
           globalSetup: ["tests/helpers/global-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          include: ["tests/browser/**/*.test.ts"],
+          globalSetup: ["tests/helpers/global-setup.ts", "tests/browser/build-dashboard.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {

@@ -3,11 +3,12 @@ import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import type { Benchmark } from "./lib/types.js";
+import { webBenchmark } from "./web.js";
 
 // The SDK's "upgrade to Node 22" notice would interleave with the progress lines on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 /** Every benchmark, in the order `npm run bench` runs them; floors first so the others can compare. */
-const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark, webBenchmark];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));

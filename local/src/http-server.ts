@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { dashboardBuilt, serveDashboard } from "./dashboard-files.js";
 import { placeholderPage } from "./placeholder.js";
 
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -104,6 +105,7 @@ export function createHttpServer(app: { routes: Routes | undefined; maxBodyBytes
             ? routes.kv
             : undefined;
       if (!route) {
+        if (dashboardBuilt()) return await serveDashboard(request, response, path);
         if (request.method === "GET" && (path === "/" || path === "/index.html")) {
           return send(response, {
             statusCode: 200,

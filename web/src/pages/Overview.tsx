@@ -1,0 +1,65 @@
+import { useEffect, useState } from "react";
+import { graphqlUrl } from "../api/transport";
+import type { Workspace } from "../app/workspace";
+import { Link } from "../lib/router";
+
+/**
+ * The workspace at a glance. Until the orchestration API is served, it shows how to connect an
+ * agent; the marked slots take the runs and agents widgets when their queries exist.
+ */
+export function Overview({ workspace }: { workspace: Workspace }) {
+  const [apiUrl, setApiUrl] = useState<string>();
+  useEffect(() => {
+    void graphqlUrl().then(setApiUrl);
+  }, []);
+
+  return (
+    <>
+      <h1>Overview</h1>
+      <section className="card" aria-labelledby="connect-title">
+        <h2 id="connect-title">Connect a Prefect agent to {workspace.name}</h2>
+        <p>
+          Drover speaks the Prefect Cloud 1.0 API. Point an unmodified Prefect 1.x client or agent at this
+          workspace's API:
+        </p>
+        <ol className="steps">
+          <li>
+            In <code>~/.prefect/config.toml</code>:
+            <pre>
+              <code data-testid="prefect-config">{`[cloud]\napi = "${apiUrl ?? "…"}"`}</code>
+            </pre>
+          </li>
+          <li>
+            Create a key for the agent on the <Link to="/api-keys">API keys</Link> page, then:
+            <pre>
+              <code>
+                {"prefect backend cloud\nprefect auth login --key <the key>\nprefect agent local start"}
+              </code>
+            </pre>
+          </li>
+          <li>
+            Register a flow with <code>flow.register(project_name=...)</code> (create the project first with{" "}
+            <code>prefect create project &lt;name&gt;</code>); its runs appear here.
+          </li>
+        </ol>
+        <p className="muted">
+          Workspace <strong>{workspace.name}</strong> (<code>{workspace.slug}</code>), id{" "}
+          <code>{workspace.id}</code>.
+        </p>
+      </section>
+
+      <div className="grid">
+        {/* Slot: runs by state over time (chart), upcoming and late runs, failed runs of the last 24 h. */}
+        <section className="card slot" data-slot="runs" aria-labelledby="runs-title">
+          <h2 id="runs-title">Runs</h2>
+          <p className="muted">Run activity will show here once flow runs are served by this API.</p>
+        </section>
+        {/* Slot: agents and when each last polled. */}
+        <section className="card slot" data-slot="agents" aria-labelledby="agents-title">
+          <h2 id="agents-title">Agents</h2>
+          <p className="muted">Agents polling this workspace will be listed here, with their last poll.</p>
+        </section>
+      </div>
+    </>
+  );
+}
