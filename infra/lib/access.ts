@@ -1,5 +1,6 @@
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { ApiKeyKeys } from "#core/api-key/keys.js";
 import type { TableDefinition } from "#core/dynamo/tables.js";
 
 /**
@@ -47,6 +48,51 @@ export function grantTable(
     new PolicyStatement({
       actions: ["dynamodb:Query"],
       resources: definition.indexes.map((index) => `${table.tableArn}/index/${index.name}`),
+    }),
+  );
+}
+
+/** Matches any tenant id (a UUID) in an IAM `StringLike` pattern, `?` being one character. */
+const TENANT_ID_PATTERN = "????????-????-????-????-????????????";
+
+/** Partition keys of the API-key items a bare key is resolved by (`apikey#<sha256>`). */
+export const API_KEY_ITEM_PATTERN = ApiKeyKeys.item("*").pk;
+/** Partition keys of the id index entries a session token's key is re-checked by. */
+export const API_KEY_BY_ID_PATTERN = ApiKeyKeys.byId(TENANT_ID_PATTERN, "*").gsi2pk;
+/** The main-table index holding the API keys by id (core/src/api-key/index.ts `fromId`). */
+export const API_KEY_BY_ID_INDEX = "gsi2";
+
+/**
+ * Just enough of the main table to authenticate a caller, for a function that has no other
+ * business there (the KV function): GetItem on the API-key items, and Query on the key-by-id
+ * entries of the id index (what a session token is re-checked with), each fenced by
+ * `dynamodb:LeadingKeys` so no other item of the table, no tenant's data, can be read. The
+ * patterns are built from core's key functions so they follow the key design.
+ */
+export function grantApiKeyLookup(
+  grantee: IGrantable,
+  { table, definition }: { table: Table; definition: TableDefinition },
+): void {
+  if (!definition.indexes.some((index) => index.name === API_KEY_BY_ID_INDEX)) {
+    throw new Error(
+      `The ${definition.logicalName} table has no ${API_KEY_BY_ID_INDEX} index to find API keys by id`,
+    );
+  }
+  const onlyKeys = (pattern: string) => ({
+    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [pattern] },
+  });
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ["dynamodb:GetItem"],
+      resources: [table.tableArn],
+      conditions: onlyKeys(API_KEY_ITEM_PATTERN),
+    }),
+  );
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ["dynamodb:Query"],
+      resources: [`${table.tableArn}/index/${API_KEY_BY_ID_INDEX}`],
+      conditions: onlyKeys(API_KEY_BY_ID_PATTERN),
     }),
   );
 }

@@ -12,8 +12,9 @@ import type { EventBus } from "aws-cdk-lib/aws-events";
 import { LogGroup } from "aws-cdk-lib/aws-logs";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { grantTable } from "./access.js";
+import { grantApiKeyLookup, grantTable } from "./access.js";
 import { DroverFunction } from "./drover-function.js";
+import { SessionSecret } from "./session-secret.js";
 import type { StageSettings } from "./settings.js";
 import type { DroverTables } from "./tables.js";
 
@@ -44,18 +45,23 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
 });
 
 /**
- * The HTTP API: `POST|GET /graphql` on the API function, `GET|PUT|DELETE /kv/{key+}` on the KV
- * function, CORS for the dashboard, stage-wide throttling and JSON access logs.
+ * The HTTP API: `POST|GET /graphql` on the API function, `GET|PUT|DELETE /kv/{key+}` and the
+ * listing `GET /kv/` on the KV function, CORS for the dashboard, stage-wide throttling and JSON
+ * access logs. Both functions authenticate callers themselves (API keys in the main table, or
+ * dashboard session tokens signed with the stage's session secret).
  */
 export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
   readonly api: DroverFunction;
   readonly kv: DroverFunction;
+  readonly sessionSecret: SessionSecret;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { settings, tables } = props;
+    // Both functions must verify the same tokens: one secret, one source.
+    this.sessionSecret = new SessionSecret(this, "SessionSecret", { settings });
 
     this.api = new DroverFunction(this, "GraphqlFunction", {
       name: "api",
@@ -70,6 +76,7 @@ export class Api extends Construct {
         DROVER_LOGS_TABLE: tables.logs.tableName,
         DROVER_INGEST_QUEUE_URL: props.ingestQueue.queueUrl,
         DROVER_EVENT_BUS_NAME: props.eventBus.eventBusName,
+        ...this.sessionSecret.environment,
       },
     });
     grantTable(this.api.fn, tables.tables.main, "readWrite");
@@ -85,9 +92,16 @@ export class Api extends Construct {
       description: "Drover key-value REST API",
       memorySize: 512,
       timeout: Duration.seconds(10),
-      environment: { DROVER_KV_TABLE: tables.kv.tableName },
+      environment: {
+        DROVER_KV_TABLE: tables.kv.tableName,
+        // REST callers authenticate with the API keys of the main table (functions/api/src/auth.ts).
+        DROVER_MAIN_TABLE: tables.main.tableName,
+        ...this.sessionSecret.environment,
+      },
     });
     grantTable(this.kv.fn, tables.tables.kv, "readWrite");
+    // Of the main table, only the API-key items and their id-index entries (LeadingKeys-fenced).
+    grantApiKeyLookup(this.kv.fn, tables.tables.main);
 
     this.httpApi = new HttpApi(this, "HttpApi", {
       description: `Drover ${settings.stage} API`,
@@ -120,10 +134,19 @@ export class Api extends Construct {
       methods: [HttpMethod.POST, HttpMethod.GET],
       integration: new HttpLambdaIntegration("GraphqlIntegration", this.api.fn),
     });
+    const kvIntegration = new HttpLambdaIntegration("KvIntegration", this.kv.fn);
     this.httpApi.addRoutes({
       path: "/kv/{key+}",
       methods: [HttpMethod.GET, HttpMethod.PUT, HttpMethod.DELETE],
-      integration: new HttpLambdaIntegration("KvIntegration", this.kv.fn),
+      integration: kvIntegration,
+    });
+    // The listing, `GET /kv/?prefix=&limit=&offset=`. A greedy variable never matches an empty
+    // segment and a route path cannot end in "/", so the route is `GET /kv`: API Gateway sends both
+    // `/kv` and `/kv/` to it (the handler lists for either path).
+    this.httpApi.addRoutes({
+      path: "/kv",
+      methods: [HttpMethod.GET],
+      integration: kvIntegration,
     });
     Validations.of(this.httpApi).acknowledge({
       id: "AwsSolutions-APIG4",

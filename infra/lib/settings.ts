@@ -22,6 +22,11 @@ export type StageSettings = {
   alarmEmail: string | undefined;
   /** The dashboard build to publish; a placeholder page is published when it does not exist. */
   webDist: string | undefined;
+  /**
+   * Which session-signing secret the stage uses: raising it replaces the secret with a newly
+   * generated one (rotation; every dashboard session ends).
+   */
+  sessionSecretGeneration: number;
 };
 
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
@@ -83,5 +88,6 @@ export function resolveSettings(node: Context, env: NodeJS.ProcessEnv = process.
     ingestMaxConcurrency: Math.min(count(node, "ingestMaxConcurrency", 5, 2), 1000),
     alarmEmail: text(node, "alarmEmail"),
     webDist: text(node, "webDist"),
+    sessionSecretGeneration: count(node, "sessionSecretGeneration", 1),
   };
 }

@@ -68,7 +68,11 @@ export class DroverStack extends Stack {
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
     output("GraphqlUrl", `${this.api.url}/graphql`, "Prefect/Drover API endpoint (PREFECT__CLOUD__API)");
-    output("ApiUrl", this.api.url, "HTTP API base URL (GraphQL at /graphql, key-value store at /kv/{key})");
+    output(
+      "ApiUrl",
+      this.api.url,
+      "HTTP API base URL (GraphQL at /graphql, key-value store at /kv/{key}, listing at /kv/?prefix=)",
+    );
     output("DashboardUrl", dashboardOrigin, "Dashboard (CloudFront)");
     output(
       "MainTableName",

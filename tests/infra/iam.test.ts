@@ -1,6 +1,15 @@
 import type { IRole } from "aws-cdk-lib/aws-iam";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ITEM_APPEND, ITEM_READ, ITEM_WRITE } from "../../infra/lib/access.js";
+import { ApiKeyKeys } from "#core/api-key/keys.js";
+import { MAIN_TABLE, TABLES } from "#core/dynamo/tables.js";
+import {
+  API_KEY_BY_ID_INDEX,
+  API_KEY_BY_ID_PATTERN,
+  API_KEY_ITEM_PATTERN,
+  ITEM_APPEND,
+  ITEM_READ,
+  ITEM_WRITE,
+} from "../../infra/lib/access.js";
 import { removeSynth, synthDrover } from "./synth.js";
 import { actions, dynamoAccess, logicalId, referencedIds, resources, roleStatements } from "./template.js";
 
@@ -27,13 +36,34 @@ const ids = () => {
   };
 };
 const sorted = (values: Iterable<string>) => [...values].sort();
+
+/** An IAM `StringLike` pattern as a regular expression (`*`: any run of characters, `?`: one). */
+function likePattern(pattern: string): RegExp {
+  const body = pattern
+    .split("")
+    .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${body}$`);
+}
+
+/** The index names of `{"Fn::Join": ["", [<table ARN>, "/index/<name>"]]}` resources of one table. */
+function indexArns(resource: unknown, tableId: string): string[] {
+  const list = Array.isArray(resource) ? resource : [resource];
+  return list.flatMap((entry) => {
+    const parts = (entry as { "Fn::Join"?: [string, unknown[]] })["Fn::Join"]?.[1];
+    if (!parts || !referencedIds(parts[0]).has(tableId) || referencedIds(parts).size !== 1) return [];
+    const suffix = parts.slice(1).join("");
+    const name = /^\/index\/([^/*]+)$/.exec(suffix)?.[1];
+    return name ? [name] : [];
+  });
+}
 const READ_WRITE = sorted([...ITEM_READ, ...ITEM_WRITE]);
 
 describe("least privilege", () => {
-  test("the KV function may touch only the KV table's items (and write its own log group)", () => {
-    const { kv, roles } = ids();
+  test("the KV function reads and writes the KV table's items, and of the main table only API keys", () => {
+    const { kv, main, roles } = ids();
     const access = dynamoAccess(synth.template, roles.kv);
-    expect([...access.keys()]).toEqual([kv]);
+    expect(sorted(access.keys())).toEqual(sorted([kv, main]));
     expect(sorted(access.get(kv) ?? [])).toEqual(READ_WRITE);
     const other = roleStatements(synth.template, roles.kv).filter(
       (s) => !actions(s).some((a) => a.startsWith("dynamodb:")),
@@ -42,6 +72,54 @@ describe("least privilege", () => {
     expect(referencedIds(other.map((s) => s.Resource))).toEqual(
       new Set([logicalId(synth.stack.api.kv.logGroup)]),
     );
+  });
+
+  test("on the main table the KV function may only GetItem API-key items and find keys by id, LeadingKeys-fenced", () => {
+    const { main, roles } = ids();
+    const onMain = roleStatements(synth.template, roles.kv).filter((s) =>
+      referencedIds(s.Resource).has(main),
+    );
+    const fenced = (pattern: string) => ({
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [pattern] },
+    });
+    expect(onMain).toEqual([
+      {
+        Effect: "Allow",
+        Action: "dynamodb:GetItem",
+        Resource: { "Fn::GetAtt": [main, "Arn"] },
+        Condition: fenced("apikey#*"),
+      },
+      {
+        Effect: "Allow",
+        Action: "dynamodb:Query",
+        Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [main, "Arn"] }, `/index/${API_KEY_BY_ID_INDEX}`]] },
+        Condition: fenced(API_KEY_BY_ID_PATTERN),
+      },
+    ]);
+  });
+
+  test("the LeadingKeys patterns admit exactly the partition keys core's API-key lookups use", () => {
+    const tenantId = "0b5f3a4e-8a7d-4c1e-9f00-1234567890ab";
+    const keyId = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    const hash = "a".repeat(64);
+    const item = likePattern(API_KEY_ITEM_PATTERN);
+    expect(item.test(ApiKeyKeys.item(hash).pk)).toBe(true);
+    const byId = likePattern(API_KEY_BY_ID_PATTERN);
+    expect(byId.test(ApiKeyKeys.byId(tenantId, keyId).gsi2pk)).toBe(true);
+    // The only lookup items outside a tenant's prefix besides the keys, and any tenant's own data.
+    for (const other of [
+      `tenant-slug#acme`,
+      `${tenantId}#flow#${keyId}`,
+      `${tenantId}#api-keys`,
+      ApiKeyKeys.listPartition(tenantId),
+      `x${tenantId}#api-key#${keyId}`,
+      `flow#${tenantId}#api-key#${keyId}`,
+    ]) {
+      expect(item.test(other), other).toBe(false);
+      expect(byId.test(other), other).toBe(false);
+    }
+    // The id index is where core looks keys up by id.
+    expect(MAIN_TABLE.indexes.map((index) => index.name)).toContain(API_KEY_BY_ID_INDEX);
   });
 
   test("the API function reads and writes the main and KV tables, reads logs, sends to the queue and puts events", () => {
@@ -74,6 +152,29 @@ describe("least privilege", () => {
     expect(JSON.stringify(statement?.Resource)).toMatch(/\/index\/gsi1"/);
     for (const policy of Object.values(resources(synth.template, "AWS::IAM::Policy"))) {
       expect(JSON.stringify(policy)).not.toContain("/index/*");
+    }
+  });
+
+  test("every index core declares (TABLES) may be queried by the roles that read its table", () => {
+    const { roles } = ids();
+    const tableIds = ids();
+    const readers: Record<string, string[]> = {
+      main: [roles.api, roles.scheduler, roles.logs],
+      kv: [roles.api],
+      logs: [roles.api],
+    };
+    for (const definition of TABLES) {
+      const tableId = tableIds[definition.logicalName];
+      for (const role of readers[definition.logicalName] ?? []) {
+        const queried = new Set(
+          roleStatements(synth.template, role)
+            .filter((s) => actions(s).includes("dynamodb:Query"))
+            .flatMap((s) => indexArns(s.Resource, tableId)),
+        );
+        expect(sorted(queried), `${role} on ${definition.logicalName}`).toEqual(
+          sorted(definition.indexes.map((index) => index.name)),
+        );
+      }
     }
   });
 

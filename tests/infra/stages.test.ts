@@ -3,11 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createDroverApp } from "../../infra/lib/app.js";
 import { dashboardSource } from "../../infra/lib/dashboard-site.js";
 import { repoPath } from "../../infra/lib/paths.js";
 import { resolveSettings } from "../../infra/lib/settings.js";
 import { removeSynth, synthDrover } from "./synth.js";
-import { resources } from "./template.js";
+import { logicalId, resources } from "./template.js";
 
 const context = (values: Record<string, unknown>) => ({ tryGetContext: (key: string) => values[key] });
 
@@ -47,6 +48,26 @@ describe("stage selection", () => {
       resolveSettings(context({ corsOrigins: "http://localhost:5173, https://ops.example.com" }), {})
         .extraCorsOrigins,
     ).toEqual(["http://localhost:5173", "https://ops.example.com"]);
+  });
+});
+
+describe("session secret rotation", () => {
+  test("a higher sessionSecretGeneration replaces the secret (a new resource) that both functions use", () => {
+    expect(resolveSettings(context({}), {}).sessionSecretGeneration).toBe(1);
+    expect(() => resolveSettings(context({ sessionSecretGeneration: "0" }), {})).toThrow(/at least 1/);
+    const secretId = (generation?: string) => {
+      const { stack } = createDroverApp({
+        context: {
+          "aws:cdk:bundling-stacks": [],
+          ...(generation ? { sessionSecretGeneration: generation } : {}),
+        },
+        env: {},
+      });
+      return logicalId(stack.api.sessionSecret.secret);
+    };
+    const first = secretId();
+    expect(secretId("1")).toBe(first);
+    expect(secretId("2")).not.toBe(first);
   });
 });
 
