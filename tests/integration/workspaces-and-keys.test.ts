@@ -3,7 +3,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { mainTable, useDynamo } from "#core/dynamo/client.js";
 import { NotFoundError, ValidationError } from "#core/errors.js";
 import { ApiKey, asTenant, Project, UnauthenticatedError, UniquenessError, Workspace } from "#core/index.js";
+import { find } from "#core/query/engine.js";
+import "#core/query/models.js";
 import { useTestTables } from "../helpers/storage.js";
+
+const findProjects = (args: Parameters<typeof find>[1]) => find("project", args);
 
 beforeAll(async () => {
   await useTestTables("core");
@@ -86,26 +90,26 @@ describe("projects", () => {
     const q = await asTenant(b.id, () => Project.create({ name: "etl" }));
     expect(q.id).not.toBe(p.id);
     expect(await asTenant(b.id, () => Project.fromId(p.id))).toBeUndefined();
-    expect((await asTenant(a.id, () => Project.find({}))).map((x) => x.id)).toEqual([p.id]);
+    expect((await asTenant(a.id, () => findProjects({}))).map((x) => x.id)).toEqual([p.id]);
   });
 
   it("answers where/order_by/limit/offset reads", async () => {
     const w = await Workspace.create({ name: "Projects C" });
     await asTenant(w.id, async () => {
       for (const name of ["b", "a", "c"]) await Project.create({ name });
-      expect((await Project.find({ order_by: [{ name: "desc" }] })).map((p) => p.name)).toEqual([
+      expect((await findProjects({ order_by: [{ name: "desc" }] })).map((p) => p.name)).toEqual([
         "c",
         "b",
         "a",
       ]);
       expect(
-        (await Project.find({ where: { name: { _in: ["a", "c"] } } })).map((p) => p.name).sort(),
+        (await findProjects({ where: { name: { _in: ["a", "c"] } } })).map((p) => p.name).sort(),
       ).toEqual(["a", "c"]);
       expect(
-        (await Project.find({ order_by: { name: "asc" }, limit: 1, offset: 1 })).map((p) => p.name),
+        (await findProjects({ order_by: { name: "asc" }, limit: 1, offset: 1 })).map((p) => p.name),
       ).toEqual(["b"]);
-      const a = (await Project.find({ where: { name: { _eq: "a" } } }))[0];
-      expect((await Project.find({ where: { id: { _eq: a?.id } } })).map((p) => p.name)).toEqual(["a"]);
+      const a = (await findProjects({ where: { name: { _eq: "a" } } }))[0];
+      expect((await findProjects({ where: { id: { _eq: a?.id } } })).map((p) => p.name)).toEqual(["a"]);
     });
   });
 });

@@ -4,8 +4,9 @@ import { ApiKeyKeys } from "#core/api-key/keys.js";
 import { tenantKey } from "#core/dynamo/keys.js";
 import { UnauthenticatedError } from "#core/errors.js";
 import { FlowKeys, padVersion } from "#core/flow/keys.js";
-import { FlowRunKeys, padMapIndex } from "#core/flow-run/keys.js";
+import { FlowRunKeys } from "#core/flow-run/keys.js";
 import { ProjectKeys } from "#core/project/keys.js";
+import { padMapIndex, TaskRunKeys } from "#core/task-run/keys.js";
 import { WorkspaceKeys } from "#core/workspace/keys.js";
 
 const T = "11111111-1111-1111-1111-111111111111";
@@ -20,8 +21,10 @@ describe("storage keys", () => {
       ApiKeyKeys.listPartition(T),
       FlowKeys.flow(T, "f").pk,
       FlowKeys.group(T, "g").pk,
+      FlowKeys.task(T, "task").pk,
+      FlowKeys.nameLock(T, "p", "n").pk,
       FlowRunKeys.run(T, "r").pk,
-      FlowRunKeys.taskRun(T, "tr").pk,
+      TaskRunKeys.run(T, "tr").pk,
       FlowRunKeys.ready(T, "2026-01-01T00:00:00.000Z", "r").ready_pk,
       FlowRunKeys.idempotency(T, "f", "k").pk,
     ];

@@ -18,6 +18,8 @@ export const STORAGE_ATTRIBUTES = [
   "gsi1sk",
   "gsi2pk",
   "gsi2sk",
+  "gsi3pk",
+  "gsi3sk",
   "ready_pk",
   "ready_sk",
   "ttl_epoch",

@@ -1,5 +1,14 @@
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { QueryCommand, type QueryCommandInput, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  type BatchWriteCommandOutput,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+} from "@aws-sdk/lib-dynamodb";
 import type { DroverError } from "../errors.js";
 import { mainTable, useDynamo } from "./client.js";
 
@@ -40,4 +49,58 @@ export async function putWithUniqueLock(options: {
     if (error instanceof TransactionCanceledException) throw options.conflict();
     throw error;
   }
+}
+
+/** The items of a Query one by one, fetching pages lazily (readers may stop early). */
+export async function* queryItems(
+  input: Omit<QueryCommandInput, "ExclusiveStartKey">,
+): AsyncIterable<Record<string, unknown>> {
+  let cursor: Record<string, unknown> | undefined;
+  do {
+    const page = await useDynamo().send(new QueryCommand({ ...input, ExclusiveStartKey: cursor }));
+    yield* page.Items ?? [];
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+}
+
+/** GetItem for many keys of the main table (BatchGetItem in chunks of 100, retrying unprocessed keys). */
+export async function batchGet(keys: Array<{ pk: string; sk: string }>): Promise<Record<string, unknown>[]> {
+  const table = mainTable();
+  const found: Record<string, unknown>[] = [];
+  const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
+  for (let i = 0; i < unique.length; i += 100) {
+    let pending: Record<string, unknown>[] | undefined = unique.slice(i, i + 100);
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 0) await backoff(attempt);
+      const result: BatchGetCommandOutput = await useDynamo().send(
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }),
+      );
+      found.push(...(result.Responses?.[table] ?? []));
+      pending = result.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return found;
+}
+
+/** PutItem for many items of the main table (BatchWriteItem in chunks of 25, retrying unprocessed ones). */
+export async function batchPut(items: Record<string, unknown>[]): Promise<void> {
+  const table = mainTable();
+  for (let i = 0; i < items.length; i += 25) {
+    let pending: BatchWriteCommandInput["RequestItems"] | undefined = {
+      [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+    };
+    for (let attempt = 0; pending && Object.keys(pending).length > 0; attempt++) {
+      if (attempt > 0) await backoff(attempt);
+      const result: BatchWriteCommandOutput = await useDynamo().send(
+        new BatchWriteCommand({ RequestItems: pending }),
+      );
+      pending = result.UnprocessedItems;
+    }
+  }
+}
+
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt * (0.5 + Math.random()))),
+  );
 }

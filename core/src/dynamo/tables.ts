@@ -5,8 +5,8 @@ import type { Config } from "../config.js";
  * description and the CDK app (infra/) builds the same ones, so the two cannot drift.
  *
  * - `main`: tenants, API keys, projects, flows, flow groups, flow runs, task runs, agents.
- *   Generic `pk`/`sk` plus two overloaded GSIs (`gsi1`: children of a parent in order,
- *   `gsi2`: alternative lookups) and the sparse `ready` index (runs an agent may pick up,
+ *   Generic `pk`/`sk` plus three overloaded GSIs (`gsi1`: children of a parent in order,
+ *   `gsi2`: lookups by name, `gsi3`: a tenant's items of one kind by time) and the sparse `ready` index (runs an agent may pick up,
  *   keyed by tenant and ordered by start time; only runnable runs carry its attributes).
  * - `kv`: the key-value store, its own table so its Lambda's IAM scope is exactly the KV items.
  * - `logs`: run logs, high volume, with TTL.
@@ -34,6 +34,7 @@ export const MAIN_TABLE: TableDefinition = {
   indexes: [
     { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
     { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" },
+    { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" },
     { name: "ready", pk: "ready_pk", sk: "ready_sk" },
   ],
 };

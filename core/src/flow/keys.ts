@@ -6,31 +6,48 @@ export function padVersion(version: number): string {
 }
 
 /**
- * Flow and flow group items in the main table (each entity its own partition).
- * - flow group:           pk `<t>#flow-group#<id>`   sk `flow-group`
- *   by project and name:  gsi2pk `<t>#project#<projectId>#flow-groups`  gsi2sk `<name>`
- * - flow (one version):   pk `<t>#flow#<id>`         sk `flow`
- *   versions of a group:  gsi1pk `<t>#flow-group#<groupId>#flows`  gsi1sk `<version padded>`
- *   by project and name:  gsi2pk `<t>#project#<projectId>#flows`   gsi2sk `<name>#<version padded>`
- * - task of a flow:       pk `<t>#flow#<flowId>`     sk `task#<taskId>`
+ * Flow registration items in the main table (each entity its own partition).
+ * - flow group:              pk `<t>#flow-group#<id>`          sk `flow-group`
+ *   the tenant's groups:     gsi3pk `<t>#flow-groups`           gsi3sk `<created>#<id>`
+ * - name → version group:    pk `<t>#project#<projectId>#flow-name`  sk `<name>`
+ * - flow (one version):      pk `<t>#flow#<id>`                sk `flow`
+ *   versions of a group:     gsi1pk `<t>#flow-group#<groupId>#flows`  gsi1sk `<version padded>`
+ *   flows with a name:       gsi2pk `<t>#flow-name#<name>`      gsi2sk `<created>#<id>`
+ *   the tenant's flows:      gsi3pk `<t>#flows`                 gsi3sk `<created>#<id>`
+ * - edge of a flow:          pk `<t>#flow#<flowId>`            sk `edge#<upstreamTaskId>#<downstreamTaskId>#<key>`
+ * - task:                    pk `<t>#task#<id>`                sk `task`
+ *   tasks of a flow:         gsi1pk `<t>#flow#<flowId>#tasks`  gsi1sk `<slug>`
  */
 export const FlowKeys = {
   group: (t: string, id: string) => ({ pk: key(t, "flow-group", id), sk: "flow-group" }),
-  groupByName: (t: string, projectId: string, name: string) => ({
-    gsi2pk: key(t, "project", projectId, "flow-groups"),
-    gsi2sk: name,
+  groupsOfTenant: (t: string, created: string, id: string) => ({
+    gsi3pk: key(t, "flow-groups"),
+    gsi3sk: key(created, id),
+  }),
+  nameLock: (t: string, projectId: string, name: string) => ({
+    pk: key(t, "project", projectId, "flow-name"),
+    sk: name,
   }),
   flow: (t: string, id: string) => ({ pk: key(t, "flow", id), sk: "flow" }),
   versionOfGroup: (t: string, groupId: string, version: number) => ({
     gsi1pk: key(t, "flow-group", groupId, "flows"),
     gsi1sk: padVersion(version),
   }),
-  byProjectAndName: (t: string, projectId: string, name: string, version: number) => ({
-    gsi2pk: key(t, "project", projectId, "flows"),
-    gsi2sk: key(name, padVersion(version)),
+  byName: (t: string, name: string, created: string, id: string) => ({
+    gsi2pk: key(t, "flow-name", name),
+    gsi2sk: key(created, id),
   }),
-  task: (t: string, flowId: string, taskId: string) => ({
+  ofTenant: (t: string, created: string, id: string) => ({
+    gsi3pk: key(t, "flows"),
+    gsi3sk: key(created, id),
+  }),
+  edge: (t: string, flowId: string, upstream: string, downstream: string, edgeKey: string) => ({
     pk: key(t, "flow", flowId),
-    sk: key("task", taskId),
+    sk: key("edge", upstream, downstream, edgeKey),
+  }),
+  task: (t: string, id: string) => ({ pk: key(t, "task", id), sk: "task" }),
+  taskOfFlow: (t: string, flowId: string, slug: string) => ({
+    gsi1pk: key(t, "flow", flowId, "tasks"),
+    gsi1sk: slug,
   }),
 };

@@ -1,20 +1,17 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  DeleteCommand,
+  GetCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { putWithUniqueLock, queryAll } from "../dynamo/operations.js";
-import { UniquenessError, ValidationError } from "../errors.js";
+import { NotFoundError, UniquenessError, ValidationError } from "../errors.js";
+import * as Flow from "../flow/index.js";
 import { isUuid, newId, nowIso } from "../ids.js";
-import {
-  type BoolExp,
-  matches,
-  type OrderBy,
-  paginate,
-  pinnedValue,
-  pinnedValues,
-  sortItems,
-} from "../query/where.js";
 import { ProjectKeys } from "./keys.js";
 
 export type Project = {
@@ -111,24 +108,18 @@ export async function listAll(): Promise<Project[]> {
   return items.map(toProject);
 }
 
-export type FindArgs = {
-  where?: BoolExp | null;
-  order_by?: OrderBy[] | OrderBy | null;
-  limit?: number | null;
-  offset?: number | null;
-};
-
-/** Hasura-style read: by id(s) or name through a direct lookup, else the workspace's listing. */
-export async function find(args: FindArgs): Promise<Project[]> {
-  const ids = pinnedValues(args.where, "id");
-  const name = pinnedValue(args.where, "name");
-  let candidates: Project[];
-  if (ids) candidates = await fromIds(ids.map(String));
-  else if (typeof name === "string") candidates = [await fromName(name)].filter((p): p is Project => !!p);
-  else candidates = await listAll();
-  const matching: Project[] = [];
-  for (const project of candidates) if (await matches(project, args.where)) matching.push(project);
-  return paginate(sortItems(matching, args.order_by ?? undefined), args.limit, args.offset);
+/** Deletes a project, its name and its flows (runs of those flows stay readable by id until deleted). */
+export async function remove(id: string): Promise<void> {
+  const project = await fromId(id);
+  if (!project) throw new NotFoundError(`Project ${id} not found`);
+  const t = useTenantId();
+  for await (const flow of Flow.listAll()) {
+    if (flow.project_id === id) await Flow.remove(String(flow.id));
+  }
+  await useDynamo().send(
+    new DeleteCommand({ TableName: mainTable(), Key: ProjectKeys.nameLock(t, project.name) }),
+  );
+  await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: ProjectKeys.item(t, id) }));
 }
 
 function toProject(item: Record<string, unknown>): Project {

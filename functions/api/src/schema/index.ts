@@ -2,14 +2,18 @@ import { createSchema } from "graphql-yoga";
 import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
+import { orchestrationResolvers, orchestrationTypeDefs } from "./orchestration.js";
 import { projectResolvers, projectTypeDefs } from "./project.js";
+import { readResolvers, readTypeDefs } from "./read.js";
 import { scalarResolvers } from "./scalars.js";
 import { sessionResolvers, sessionTypeDefs } from "./session.js";
 
 /** Each domain contributes its type definitions and resolvers; same-named types are merged. */
 const modules = [
   { typeDefs: baseTypeDefs, resolvers: { ...baseResolvers, ...scalarResolvers } },
+  { typeDefs: readTypeDefs, resolvers: readResolvers },
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
+  { typeDefs: orchestrationTypeDefs, resolvers: orchestrationResolvers },
   { typeDefs: kvTypeDefs, resolvers: kvResolvers },
   { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
   { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },

@@ -1,0 +1,179 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { useTenantId } from "../actor.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
+import { stripStorage } from "../dynamo/keys.js";
+import { batchGet, queryItems } from "../dynamo/operations.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import * as FlowRun from "../flow-run/index.js";
+import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { AgentKeys } from "./keys.js";
+
+export type Agent = {
+  id: string;
+  tenant_id: string;
+  name: string | null;
+  type: string | null;
+  labels: string[];
+  core_version: string | null;
+  agent_config_id: string | null;
+  last_queried: string | null;
+  created: string;
+  updated: string;
+};
+
+const registerInput = z.object({
+  type: z.string().max(255).nullish(),
+  name: z.string().max(255).nullish(),
+  labels: z.array(z.string().min(1).max(255)).max(100).nullish(),
+  agent_config_id: z.string().nullish(),
+  core_version: z.string().max(64).nullish(),
+});
+
+/**
+ * `register_agent`: the same agent (type, name, labels, config) re-registering after a restart
+ * gets the same id, so restarts do not pile up agents.
+ */
+export async function register(raw: z.input<typeof registerInput>): Promise<Agent> {
+  const parsed = registerInput.safeParse(raw);
+  if (!parsed.success)
+    throw new ValidationError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  const t = useTenantId();
+  const labels = [...new Set(parsed.data.labels ?? [])].sort();
+  const id = deterministicId(
+    "agent",
+    t,
+    parsed.data.type ?? "",
+    parsed.data.name ?? "",
+    labels.join("\u0001"),
+    parsed.data.agent_config_id ?? "",
+  );
+  const now = nowIso();
+  const keys = AgentKeys.ofTenant(t, now, id);
+  const result = await useDynamo().send(
+    new UpdateCommand({
+      TableName: mainTable(),
+      Key: AgentKeys.agent(t, id),
+      UpdateExpression: `SET entity = :entity, id = :id, tenant_id = :t, #name = :name, #type = :type, labels = :labels,
+        core_version = :cv, agent_config_id = :cfg, created = if_not_exists(created, :now), updated = :now,
+        last_queried = if_not_exists(last_queried, :null), gsi3pk = :g3pk, gsi3sk = if_not_exists(gsi3sk, :g3sk)`,
+      ExpressionAttributeNames: { "#name": "name", "#type": "type" },
+      ExpressionAttributeValues: {
+        ":entity": "agent",
+        ":id": id,
+        ":t": t,
+        ":name": parsed.data.name ?? null,
+        ":type": parsed.data.type ?? null,
+        ":labels": labels,
+        ":cv": parsed.data.core_version ?? null,
+        ":cfg": parsed.data.agent_config_id ?? null,
+        ":now": now,
+        ":null": null,
+        ":g3pk": keys.gsi3pk,
+        ":g3sk": keys.gsi3sk,
+      },
+      ReturnValues: "ALL_NEW",
+    }),
+  );
+  return toAgent(result.Attributes ?? {});
+}
+
+export async function remove(id: string): Promise<void> {
+  if (!isUuid(id)) throw new NotFoundError(`Agent ${id} not found`);
+  try {
+    await useDynamo().send(
+      new DeleteCommand({
+        TableName: mainTable(),
+        Key: AgentKeys.agent(useTenantId(), id),
+        ConditionExpression: "attribute_exists(pk)",
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Agent ${id} not found`);
+    throw error;
+  }
+}
+
+/** An agent's liveness is the time of its last poll (Prefect 1 agents send no other heartbeat). */
+async function touch(id: string): Promise<void> {
+  await useDynamo()
+    .send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: AgentKeys.agent(useTenantId(), id),
+        UpdateExpression: "SET last_queried = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":now": nowIso() },
+      }),
+    )
+    .catch((error) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+}
+
+export const MAX_RUNS_PER_POLL = 25;
+/** Ready entries looked at per poll at most: the cost of a poll is bounded whatever is stored. */
+export const MAX_READY_READ = 500;
+
+const queueInput = z.object({
+  before: z.string().nullish(),
+  labels: z.array(z.string()).nullish(),
+  agent_id: z.string().nullish(),
+});
+
+/**
+ * `get_runs_in_queue`: runs due before `before` (Scheduled ones, and Running ones with a retry
+ * due) whose labels are a subset of the agent's; an agent with labels skips unlabeled runs.
+ * One Query on the sparse ready index, oldest first: O(runs returned), not O(runs stored).
+ */
+export async function runsInQueue(
+  raw: z.input<typeof queueInput>,
+  agentId?: string | null,
+): Promise<string[]> {
+  const parsed = queueInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
+  let before = new Date().toISOString();
+  if (parsed.data.before) {
+    const ms = Date.parse(parsed.data.before);
+    if (Number.isNaN(ms)) throw new ValidationError(`before is not a timestamp: ${parsed.data.before}`);
+    before = new Date(ms).toISOString();
+  }
+  const agentLabels = new Set(parsed.data.labels ?? []);
+  const id = agentId ?? parsed.data.agent_id;
+  if (id && isUuid(id)) await touch(id);
+
+  const ids: string[] = [];
+  let read = 0;
+  for await (const run of FlowRun.ready(before)) {
+    if (++read > MAX_READY_READ) break;
+    const labels = (run.labels as string[] | undefined) ?? [];
+    if (labels.length === 0 && agentLabels.size > 0) continue;
+    if (!labels.every((label) => agentLabels.has(label))) continue;
+    ids.push(String(run.id));
+    if (ids.length >= MAX_RUNS_PER_POLL) break;
+  }
+  return ids;
+}
+
+export async function fromIds(ids: string[]): Promise<Agent[]> {
+  const t = useTenantId();
+  return (await batchGet(ids.filter(isUuid).map((id) => AgentKeys.agent(t, id)))).map(toAgent);
+}
+
+export async function* listAll(): AsyncIterable<Record<string, unknown>> {
+  for await (const item of queryItems({
+    TableName: mainTable(),
+    IndexName: "gsi3",
+    KeyConditionExpression: "gsi3pk = :pk",
+    ExpressionAttributeValues: { ":pk": AgentKeys.ofTenant(useTenantId(), "", "").gsi3pk },
+    ScanIndexForward: false,
+  })) {
+    yield toAgent(item);
+  }
+}
+
+function toAgent(item: Record<string, unknown>): Agent {
+  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
+  return rest as unknown as Agent;
+}

@@ -1,0 +1,502 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { useTenantId } from "../actor.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
+import { stripStorage } from "../dynamo/keys.js";
+import { batchGet, queryAll, queryItems } from "../dynamo/operations.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import * as FlowGroup from "../flow/group.js";
+import * as Flow from "../flow/index.js";
+import { isUuid, newId, nowIso } from "../ids.js";
+import { applyTransition } from "../state/transition.js";
+import {
+  isFinished,
+  isRunning,
+  isScheduled,
+  type ParsedState,
+  parseState,
+  serverState,
+} from "../state/types.js";
+import * as TaskRun from "../task-run/index.js";
+import { FlowRunKeys } from "./keys.js";
+import { generateRunName } from "./names.js";
+
+export type FlowRun = {
+  id: string;
+  tenant_id: string;
+  flow_id: string;
+  flow_group_id: string;
+  project_id: string;
+  name: string;
+  labels: string[];
+  parameters: Record<string, unknown>;
+  context: Record<string, unknown>;
+  run_config: unknown;
+  version: number;
+  state: string;
+  serialized_state: unknown;
+  state_message: string | null;
+  state_timestamp: string;
+  state_start_time: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  scheduled_start_time: string;
+  heartbeat: string | null;
+  idempotency_key: string | null;
+  auto_scheduled: boolean;
+  agent_id: string | null;
+  created: string;
+  updated: string;
+};
+
+const labelsSchema = z.array(z.string().min(1).max(255)).max(100);
+const createInput = z.object({
+  flow_id: z.string().nullish(),
+  version_group_id: z.string().nullish(),
+  parameters: z.record(z.string(), z.unknown()).nullish(),
+  context: z.record(z.string(), z.unknown()).nullish(),
+  labels: labelsSchema.nullish(),
+  run_config: z.record(z.string(), z.unknown()).nullish(),
+  scheduled_start_time: z.string().nullish(),
+  idempotency_key: z.string().min(1).max(512).nullish(),
+  flow_run_name: z.string().min(1).max(255).nullish(),
+  auto_scheduled: z.boolean().nullish(),
+});
+export type CreateInput = z.input<typeof createInput>;
+
+function invalid(error: z.ZodError): ValidationError {
+  return new ValidationError(error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+}
+
+/** Which flow a create_flow_run targets: the given version, or the latest unarchived of a version group. */
+async function targetFlow(input: {
+  flow_id?: string | null;
+  version_group_id?: string | null;
+}): Promise<Flow.Flow> {
+  if (input.flow_id) {
+    const flow = await Flow.fromId(input.flow_id);
+    if (!flow) throw new NotFoundError(`Flow ${input.flow_id} not found`);
+    return flow;
+  }
+  if (input.version_group_id) {
+    const group = await FlowGroup.fromId(FlowGroup.groupId(useTenantId(), input.version_group_id));
+    const flow = group?.latest_flow_id ? await Flow.fromId(group.latest_flow_id) : undefined;
+    if (!flow || flow.archived)
+      throw new NotFoundError(`No unarchived flow with version_group_id ${input.version_group_id}`);
+    return flow;
+  }
+  throw new ValidationError("create_flow_run needs a flow_id or a version_group_id");
+}
+
+/** Required parameters must be present; unknown ones are refused (a typo would be silently ignored). */
+function checkParameters(flow: Flow.Flow, parameters: Record<string, unknown>): void {
+  const declared = new Map(
+    (flow.parameters as Array<{ name: string; required?: boolean | null }>).map((p) => [p.name, p]),
+  );
+  const missing = [...declared.values()]
+    .filter((p) => p.required && !(p.name in parameters))
+    .map((p) => p.name);
+  if (missing.length > 0)
+    throw new ValidationError(`Required parameters were not supplied: ${missing.join(", ")}`);
+  const extra = Object.keys(parameters).filter((name) => !declared.has(name));
+  if (extra.length > 0) throw new ValidationError(`Extra parameters were supplied: ${extra.join(", ")}`);
+}
+
+function labelsFrom(value: unknown): string[] | undefined {
+  const parsed = labelsSchema.safeParse((value as { labels?: unknown } | null | undefined)?.labels);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * Creates a run in state Scheduled (version 1) with one Pending task run per task of the flow
+ * (the flow runner learns task ids only from them). A repeated idempotency key returns the first run.
+ */
+export async function create(raw: CreateInput): Promise<{ id: string; created: boolean }> {
+  const parsed = createInput.safeParse(raw);
+  if (!parsed.success) throw invalid(parsed.error);
+  const input = parsed.data;
+  const t = useTenantId();
+  const flow = await targetFlow(input);
+  if (flow.archived)
+    throw new ValidationError(`Flow ${flow.id} is archived; runs can only be created for its latest version`);
+  const group = await FlowGroup.fromId(flow.flow_group_id);
+
+  let scheduledStart = nowIso();
+  if (input.scheduled_start_time) {
+    const ms = Date.parse(input.scheduled_start_time);
+    if (Number.isNaN(ms))
+      throw new ValidationError(`scheduled_start_time is not a timestamp: ${input.scheduled_start_time}`);
+    scheduledStart = new Date(ms).toISOString();
+  }
+  const parameters = { ...(group?.default_parameters ?? {}), ...(input.parameters ?? {}) };
+  checkParameters(flow, parameters);
+  const runConfig = input.run_config ?? group?.run_config ?? flow.run_config ?? null;
+  const labels =
+    input.labels ??
+    labelsFrom(input.run_config) ??
+    group?.labels ??
+    labelsFrom(flow.run_config) ??
+    labelsFrom(flow.environment) ??
+    [];
+
+  const id = newId();
+  if (input.idempotency_key) {
+    try {
+      await useDynamo().send(
+        new PutCommand({
+          TableName: mainTable(),
+          Item: { ...FlowRunKeys.idempotency(t, flow.id, input.idempotency_key), flow_run_id: id },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await useDynamo().send(
+        new GetCommand({
+          TableName: mainTable(),
+          Key: FlowRunKeys.idempotency(t, flow.id, input.idempotency_key),
+          ConsistentRead: true,
+        }),
+      );
+      return { id: String(existing.Item?.flow_run_id), created: false };
+    }
+  }
+
+  const now = nowIso();
+  const state = serverState("Scheduled", "Flow run scheduled.", scheduledStart);
+  const run: FlowRun = {
+    id,
+    tenant_id: t,
+    flow_id: flow.id,
+    flow_group_id: flow.flow_group_id,
+    project_id: flow.project_id,
+    name: input.flow_run_name ?? generateRunName(),
+    labels: [...new Set(labels)].sort(),
+    parameters,
+    context: input.context ?? {},
+    run_config: runConfig,
+    version: 1,
+    state: state.type,
+    serialized_state: state.serialized,
+    state_message: state.message,
+    state_timestamp: now,
+    state_start_time: scheduledStart,
+    start_time: null,
+    end_time: null,
+    scheduled_start_time: scheduledStart,
+    heartbeat: null,
+    idempotency_key: input.idempotency_key ?? null,
+    auto_scheduled: input.auto_scheduled ?? false,
+    agent_id: null,
+    created: now,
+    updated: now,
+  };
+  // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
+  const tasks = await Flow.tasksOf(flow.id);
+  await TaskRun.precreate(id, tasks, now);
+  await useDynamo().send(
+    new PutCommand({
+      TableName: mainTable(),
+      Item: {
+        ...FlowRunKeys.run(t, id),
+        ...FlowRunKeys.ofFlow(t, flow.id, now, id),
+        ...FlowRunKeys.ofGroup(t, flow.flow_group_id, scheduledStart, id),
+        ...FlowRunKeys.ofTenant(t, now, id),
+        ...FlowRunKeys.ready(t, scheduledStart, id),
+        entity: "flow-run",
+        ...run,
+      },
+    }),
+  );
+  await useDynamo().send(
+    new PutCommand({
+      TableName: mainTable(),
+      Item: {
+        ...FlowRunKeys.stateEntry(t, id, 1),
+        entity: "state",
+        id: `${id}:1`,
+        tenant_id: t,
+        flow_run_id: id,
+        version: 1,
+        state: state.type,
+        message: state.message,
+        serialized_state: state.serialized,
+        start_time: scheduledStart,
+        timestamp: now,
+        created: now,
+      },
+    }),
+  );
+  return { id, created: true };
+}
+
+export async function fromId(id: string): Promise<FlowRun | undefined> {
+  if (!isUuid(id)) return undefined;
+  const result = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: FlowRunKeys.run(useTenantId(), id), ConsistentRead: true }),
+  );
+  return result.Item ? toRun(result.Item) : undefined;
+}
+
+export async function requireRun(id: string): Promise<FlowRun> {
+  const run = await fromId(id);
+  if (!run) throw new NotFoundError(`Flow run ${id} not found`);
+  return run;
+}
+
+export async function fromIds(ids: string[]): Promise<FlowRun[]> {
+  const t = useTenantId();
+  return (await batchGet(ids.filter(isUuid).map((id) => FlowRunKeys.run(t, id)))).map(toRun);
+}
+
+export type StateUpdate = { flow_run_id: string; version?: number | null; state: unknown };
+export type StateResult = { id: string; status: "SUCCESS"; message: string | null };
+
+/** `set_flow_run_states`: each update is one conditional write (version lock). */
+export async function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
+  if (updates.length === 0) throw new ValidationError("states must not be empty");
+  if (updates.length > 100) throw new ValidationError("at most 100 states per call");
+  const parsed = updates.map((u) => ({ ...u, parsed: parseState(u.state) }));
+  const results: StateResult[] = [];
+  for (const update of parsed) {
+    await setState(update.flow_run_id, update.version ?? null, update.parsed);
+    results.push({ id: update.flow_run_id, status: "SUCCESS", message: null });
+  }
+  return results;
+}
+
+export async function setState(id: string, version: number | null, state: ParsedState): Promise<FlowRun> {
+  if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
+  const t = useTenantId();
+  const written = toRun(
+    await applyTransition({
+      entity: "flow run",
+      id,
+      key: FlowRunKeys.run(t, id),
+      version,
+      state,
+      ready: isScheduled(state.type) ? FlowRunKeys.ready(t, state.startTime ?? nowIso(), id) : "remove",
+    }),
+  );
+  if (state.type === "Cancelled") await TaskRun.cancelUnfinished(id);
+  return written;
+}
+
+/** `cancel_flow_run`: a Running run goes to Cancelling (its runner stops it), an unfinished one to Cancelled. */
+export async function cancel(id: string): Promise<FlowRun> {
+  const run = await requireRun(id);
+  if (isFinished(run.state)) return run;
+  if (isRunning(run.state)) {
+    if (run.state === "Cancelling") return run;
+    return setState(id, null, serverState("Cancelling", "Flow run is cancelling."));
+  }
+  return setState(id, null, serverState("Cancelled", "Flow run was cancelled."));
+}
+
+async function update(
+  id: string,
+  expression: string,
+  values: Record<string, unknown>,
+  names?: Record<string, string>,
+) {
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(useTenantId(), id),
+        UpdateExpression: `${expression}, updated = :now`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ...values, ":now": nowIso() },
+        ...(names ? { ExpressionAttributeNames: names } : {}),
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return toRun(result.Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Flow run ${id} not found`);
+    throw error;
+  }
+}
+
+export async function setName(id: string, name: string): Promise<FlowRun> {
+  if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
+  const parsed = z.string().trim().min(1).max(255).safeParse(name);
+  if (!parsed.success) throw new ValidationError("name must be 1 to 255 characters");
+  return update(id, "SET #name = :name", { ":name": parsed.data }, { "#name": "name" });
+}
+
+export async function setLabels(id: string, labels: unknown): Promise<FlowRun> {
+  if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
+  const parsed = labelsSchema.safeParse(labels);
+  if (!parsed.success) throw new ValidationError("labels must be a list of at most 100 non-empty strings");
+  return update(id, "SET labels = :labels", { ":labels": [...new Set(parsed.data)].sort() });
+}
+
+export async function heartbeat(id: string): Promise<void> {
+  if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
+  await update(id, "SET heartbeat = :hb", { ":hb": nowIso() });
+}
+
+/** Marks which agent submitted the run (from the X-PREFECT-AGENT-ID header). */
+export async function recordAgent(id: string, agentId: string): Promise<void> {
+  await update(id, "SET agent_id = :agent", { ":agent": agentId }).catch(() => {});
+}
+
+/** Deletes a run with its history and task runs. */
+export async function remove(id: string): Promise<void> {
+  const run = await requireRun(id);
+  const t = useTenantId();
+  await TaskRun.removeAllOf(id);
+  const history = await queryAll({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
+    ExpressionAttributeValues: { ":pk": FlowRunKeys.run(t, id).pk, ":state": "state#" },
+    ProjectionExpression: "pk, sk",
+  });
+  for (const item of history) {
+    await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }));
+  }
+  if (run.idempotency_key) {
+    await useDynamo().send(
+      new DeleteCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.idempotency(t, run.flow_id, run.idempotency_key),
+      }),
+    );
+  }
+  await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id) }));
+}
+
+/** A run's state history, oldest first. */
+export async function states(id: string): Promise<Record<string, unknown>[]> {
+  const items = await queryAll({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
+    ExpressionAttributeValues: { ":pk": FlowRunKeys.run(useTenantId(), id).pk, ":state": "state#" },
+  });
+  return items.map((item) => {
+    const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
+    return row;
+  });
+}
+
+async function* rows(items: AsyncIterable<Record<string, unknown>>): AsyncIterable<Record<string, unknown>> {
+  for await (const item of items) yield toRun(item);
+}
+
+/** Runs of a flow, newest first. */
+export function ofFlow(flowId: string): AsyncIterable<Record<string, unknown>> {
+  return rows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowRunKeys.ofFlow(useTenantId(), flowId, "", "").gsi1pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+/** Runs of a flow group, by scheduled start time (newest first). */
+export function ofGroup(groupId: string): AsyncIterable<Record<string, unknown>> {
+  return rows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi2",
+      KeyConditionExpression: "gsi2pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowRunKeys.ofGroup(useTenantId(), groupId, "", "").gsi2pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+/** Every run of the tenant, newest first. */
+export function listAll(): AsyncIterable<Record<string, unknown>> {
+  return rows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi3",
+      KeyConditionExpression: "gsi3pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowRunKeys.ofTenant(useTenantId(), "", "").gsi3pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+/** Runs an agent should act on, by start time: Scheduled ones due before `before`, and Running ones with a retry due. */
+export function ready(before: string): AsyncIterable<Record<string, unknown>> {
+  return rows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "ready",
+      KeyConditionExpression: "ready_pk = :pk AND ready_sk <= :before",
+      ExpressionAttributeValues: {
+        ":pk": FlowRunKeys.readyPartition(useTenantId()),
+        ":before": `${before}~`,
+      },
+      Limit: 100,
+    }),
+  );
+}
+
+/** Puts a Running run back on the agents' queue because one of its task runs waits for a retry. */
+export async function markRetryDue(id: string, startTime: string): Promise<void> {
+  const ready = FlowRunKeys.ready(useTenantId(), startTime, id);
+  await useDynamo()
+    .send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(useTenantId(), id),
+        UpdateExpression: "SET ready_pk = :rpk, ready_sk = :rsk",
+        ConditionExpression: "attribute_exists(pk) AND #state = :running",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":rpk": ready.ready_pk, ":rsk": ready.ready_sk, ":running": "Running" },
+      }),
+    )
+    .catch((error) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+}
+
+/** Takes a Running run off the agents' queue once its waiting task runs were picked up. */
+export async function clearRetryDue(id: string): Promise<void> {
+  await useDynamo()
+    .send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(useTenantId(), id),
+        UpdateExpression: "REMOVE ready_pk, ready_sk",
+        ConditionExpression: "attribute_exists(ready_pk) AND #state = :running",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":running": "Running" },
+      }),
+    )
+    .catch((error) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+}
+
+export function toRun(item: Record<string, unknown>): FlowRun {
+  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
+  return rest as unknown as FlowRun;
+}
+
+/** Auto-scheduled runs looked at when a schedule is turned off (the scheduler keeps ~10 upcoming). */
+const MAX_UNSTARTED_SCAN = 2000;
+
+/** Deletes a flow's auto-scheduled runs that have not started (schedule turned off, flow archived). */
+export async function removeUnstartedAutoScheduled(flowId: string): Promise<number> {
+  let removed = 0;
+  let read = 0;
+  const doomed: string[] = [];
+  for await (const run of ofFlow(flowId)) {
+    if (++read > MAX_UNSTARTED_SCAN) break;
+    if (run.auto_scheduled === true && isScheduled(String(run.state))) doomed.push(String(run.id));
+  }
+  for (const id of doomed) {
+    await remove(id);
+    removed++;
+  }
+  return removed;
+}

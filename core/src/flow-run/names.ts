@@ -1,0 +1,61 @@
+import { randomInt } from "node:crypto";
+
+const ADJECTIVES = [
+  "amber",
+  "brave",
+  "calm",
+  "daring",
+  "eager",
+  "fancy",
+  "gentle",
+  "happy",
+  "icy",
+  "jolly",
+  "keen",
+  "lively",
+  "mellow",
+  "nimble",
+  "odd",
+  "proud",
+  "quick",
+  "rosy",
+  "shy",
+  "tidy",
+  "umber",
+  "vivid",
+  "witty",
+  "young",
+  "zealous",
+];
+const ANIMALS = [
+  "alpaca",
+  "badger",
+  "camel",
+  "dingo",
+  "eagle",
+  "ferret",
+  "gecko",
+  "heron",
+  "ibis",
+  "jackal",
+  "koala",
+  "lemur",
+  "marmot",
+  "newt",
+  "otter",
+  "panda",
+  "quail",
+  "raven",
+  "seal",
+  "tapir",
+  "urchin",
+  "vole",
+  "walrus",
+  "yak",
+  "zebra",
+];
+
+/** A readable run name in Prefect's style, e.g. "brave-otter". */
+export function generateRunName(): string {
+  return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}-${ANIMALS[randomInt(ANIMALS.length)]}`;
+}

@@ -1,0 +1,466 @@
+import { gzipSync } from "node:zlib";
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { useTenantId } from "../actor.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
+import { stripStorage } from "../dynamo/keys.js";
+import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
+import * as Project from "../project/index.js";
+import * as FlowGroup from "./group.js";
+import { FlowKeys } from "./keys.js";
+import {
+  decompressFlow,
+  MAX_COMPRESSED_FLOW_BYTES,
+  parseSerializedFlow,
+  type SerializedFlow,
+  type SerializedTask,
+} from "./serialized.js";
+
+export type Flow = {
+  id: string;
+  tenant_id: string;
+  project_id: string;
+  flow_group_id: string;
+  version_group_id: string;
+  name: string;
+  version: number;
+  archived: boolean;
+  description: string | null;
+  parameters: unknown[];
+  environment: unknown;
+  run_config: unknown;
+  storage: unknown;
+  core_version: string | null;
+  settings: Record<string, unknown>;
+  schedule: unknown;
+  is_schedule_active: boolean;
+  created: string;
+  updated: string;
+};
+
+export type Task = {
+  id: string;
+  tenant_id: string;
+  flow_id: string;
+  name: string;
+  slug: string;
+  type: string | null;
+  max_retries: number;
+  retry_delay: unknown;
+  trigger: unknown;
+  tags: string[];
+  mapped: boolean;
+  auto_generated: boolean;
+  cache_key: string | null;
+  created: string;
+};
+
+export type Edge = {
+  id: string;
+  tenant_id: string;
+  flow_id: string;
+  upstream_task_id: string;
+  downstream_task_id: string;
+  key: string | null;
+  mapped: boolean;
+};
+
+const DEFAULT_SETTINGS = { heartbeat_enabled: true, lazarus_enabled: true };
+
+/** Task ids are derived from the flow and the task's slug, so re-registering tasks is idempotent. */
+export function taskId(flowId: string, slug: string): string {
+  return deterministicId("task", flowId, slug);
+}
+
+const registerInput = z.object({
+  project_id: z.string().refine(isUuid, "project_id must be a UUID"),
+  serialized_flow: z.string().min(1, "serialized_flow is required"),
+  set_schedule_active: z.boolean().nullish(),
+  version_group_id: z.string().min(1).max(255).nullish(),
+  idempotency_key: z.string().min(1).max(512).nullish(),
+  description: z.string().max(100_000).nullish(),
+});
+
+export type RegisterInput = z.input<typeof registerInput>;
+
+/**
+ * Registers a flow from Prefect's compressed form (base64 of gzip of the flow JSON): the flow,
+ * its tasks and edges. Same name in the same project (or the same version_group_id) is the same
+ * flow group; a new version archives the older ones; the latest version's idempotency key returns it.
+ */
+export async function registerCompressed(input: RegisterInput): Promise<{ id: string; created: boolean }> {
+  const parsed = registerInput.safeParse(input);
+  if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
+  const flowJson = decompressFlow(parsed.data.serialized_flow);
+  return register({
+    ...parsed.data,
+    flow: flowJson,
+    compressed: parsed.data.serialized_flow.replace(/\s+/g, ""),
+  });
+}
+
+/** Registers a flow given as a JSON object (compressing it for storage). */
+export async function registerJson(
+  input: Omit<RegisterInput, "serialized_flow"> & { serialized_flow: unknown },
+) {
+  const flow = parseSerializedFlow(input.serialized_flow);
+  const compressed = gzipSync(JSON.stringify(input.serialized_flow)).toString("base64");
+  if (compressed.length > (MAX_COMPRESSED_FLOW_BYTES * 4) / 3)
+    throw new ValidationError("serialized_flow is too large");
+  const parsed = registerInput.safeParse({ ...input, serialized_flow: compressed });
+  if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
+  return register({ ...parsed.data, flow, compressed });
+}
+
+async function register(
+  input: z.output<typeof registerInput> & { flow: SerializedFlow; compressed: string },
+) {
+  const t = useTenantId();
+  const project = await Project.fromId(input.project_id);
+  if (!project) throw new NotFoundError(`Project ${input.project_id} not found`);
+  const name = input.flow.name;
+
+  const versionGroupId = input.version_group_id ?? (await versionGroupFor(t, project.id, name));
+  const group = await FlowGroup.ensure({ versionGroupId, name, projectId: project.id });
+  if (
+    input.idempotency_key &&
+    group.latest_idempotency_key === input.idempotency_key &&
+    group.latest_flow_id
+  ) {
+    return { id: group.latest_flow_id, created: false };
+  }
+  const version = await FlowGroup.allocateVersion(group.id);
+  const now = nowIso();
+  const id = newId();
+  const schedule = input.flow.schedule ?? null;
+  const flow: Flow = {
+    id,
+    tenant_id: t,
+    project_id: project.id,
+    flow_group_id: group.id,
+    version_group_id: versionGroupId,
+    name,
+    version,
+    archived: false,
+    description: input.description ?? null,
+    parameters: input.flow.parameters,
+    environment: input.flow.environment ?? null,
+    run_config: input.flow.run_config ?? null,
+    storage: input.flow.storage ?? null,
+    core_version: input.flow.__version__ ?? null,
+    settings: { ...DEFAULT_SETTINGS, ...(group.settings ?? {}) },
+    schedule,
+    is_schedule_active: schedule !== null && (input.set_schedule_active ?? true),
+    created: now,
+    updated: now,
+  };
+  await writeTasksAndEdges(t, id, input.flow.tasks, input.flow.edges);
+  await useDynamo().send(
+    new PutCommand({
+      TableName: mainTable(),
+      Item: {
+        ...FlowKeys.flow(t, id),
+        ...FlowKeys.versionOfGroup(t, group.id, version),
+        ...FlowKeys.byName(t, name, now, id),
+        ...FlowKeys.ofTenant(t, now, id),
+        entity: "flow",
+        ...flow,
+        serialized_flow_gz: input.compressed,
+      },
+    }),
+  );
+  await FlowGroup.recordLatest(group.id, {
+    flowId: id,
+    version,
+    idempotencyKey: input.idempotency_key ?? null,
+  });
+  await archiveOlderVersions(group.id, id);
+  return { id, created: true };
+}
+
+/** The version group of (project, name): the existing one, or a new one claimed atomically. */
+async function versionGroupFor(t: string, projectId: string, name: string): Promise<string> {
+  const lockKey = FlowKeys.nameLock(t, projectId, name);
+  const existing = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: lockKey, ConsistentRead: true }),
+  );
+  if (typeof existing.Item?.version_group_id === "string") return existing.Item.version_group_id;
+  const candidate = newId();
+  try {
+    await useDynamo().send(
+      new PutCommand({
+        TableName: mainTable(),
+        Item: { ...lockKey, version_group_id: candidate },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    return candidate;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    const winner = await useDynamo().send(
+      new GetCommand({ TableName: mainTable(), Key: lockKey, ConsistentRead: true }),
+    );
+    return String(winner.Item?.version_group_id);
+  }
+}
+
+async function writeTasksAndEdges(
+  t: string,
+  flowId: string,
+  tasks: SerializedTask[],
+  edges: SerializedFlow["edges"],
+) {
+  const now = nowIso();
+  const mappedSlugs = new Set(edges.filter((e) => e.mapped).map((e) => e.downstream_task.slug));
+  await batchPut(tasks.map((task) => ({ ...taskItem(t, flowId, task, mappedSlugs.has(task.slug), now) })));
+  await batchPut(
+    edges.map((edge) => {
+      const up = taskId(flowId, edge.upstream_task.slug);
+      const down = taskId(flowId, edge.downstream_task.slug);
+      const edgeKey = edge.key ?? "";
+      return {
+        ...FlowKeys.edge(t, flowId, up, down, edgeKey),
+        entity: "edge",
+        id: deterministicId("edge", flowId, up, down, edgeKey),
+        tenant_id: t,
+        flow_id: flowId,
+        upstream_task_id: up,
+        downstream_task_id: down,
+        key: edge.key ?? null,
+        mapped: edge.mapped ?? false,
+      };
+    }),
+  );
+}
+
+function taskItem(t: string, flowId: string, task: SerializedTask, mapped: boolean, now: string) {
+  const id = taskId(flowId, task.slug);
+  const row: Task = {
+    id,
+    tenant_id: t,
+    flow_id: flowId,
+    name: task.name ?? task.slug,
+    slug: task.slug,
+    type: task.type ?? null,
+    max_retries: task.max_retries ?? 0,
+    retry_delay: task.retry_delay ?? null,
+    trigger: task.trigger ?? null,
+    tags: task.tags ?? [],
+    mapped,
+    auto_generated: task.auto_generated ?? false,
+    cache_key: task.cache_key ?? null,
+    created: now,
+  };
+  return { ...FlowKeys.task(t, id), ...FlowKeys.taskOfFlow(t, flowId, task.slug), entity: "task", ...row };
+}
+
+/** `register_tasks`: idempotent batches (≤ 500) of serialized tasks for an existing flow. */
+export async function registerTasks(flowId: string, tasks: unknown[]): Promise<void> {
+  const flow = await requireFlow(flowId);
+  if (tasks.length > 500) throw new ValidationError("register_tasks accepts at most 500 tasks per call");
+  const parsed = z.array(z.object({ slug: z.string().min(1) }).loose()).safeParse(tasks);
+  if (!parsed.success)
+    throw new ValidationError("serialized_tasks must be a list of serialized Prefect tasks with a slug");
+  const now = nowIso();
+  await batchPut(
+    parsed.data.map((task) => taskItem(flow.tenant_id, flow.id, task as SerializedTask, false, now)),
+  );
+}
+
+/** `register_edges`: idempotent batches (≤ 500) of edges between tasks of an existing flow. */
+export async function registerEdges(flowId: string, edges: unknown[]): Promise<void> {
+  const flow = await requireFlow(flowId);
+  if (edges.length > 500) throw new ValidationError("register_edges accepts at most 500 edges per call");
+  const parsed = z
+    .array(
+      z
+        .object({
+          upstream_task: z.object({ slug: z.string().min(1) }).loose(),
+          downstream_task: z.object({ slug: z.string().min(1) }).loose(),
+          key: z.string().nullish(),
+          mapped: z.boolean().nullish(),
+        })
+        .loose(),
+    )
+    .safeParse(edges);
+  if (!parsed.success)
+    throw new ValidationError(
+      "serialized_edges must be a list of edges with upstream_task and downstream_task slugs",
+    );
+  await writeTasksAndEdges(flow.tenant_id, flow.id, [], parsed.data);
+}
+
+export async function fromId(id: string): Promise<Flow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const result = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: FlowKeys.flow(useTenantId(), id) }),
+  );
+  return result.Item ? toFlow(result.Item) : undefined;
+}
+
+export async function requireFlow(id: string): Promise<Flow> {
+  const flow = await fromId(id);
+  if (!flow) throw new NotFoundError(`Flow ${id} not found`);
+  return flow;
+}
+
+export async function fromIds(ids: string[]): Promise<Flow[]> {
+  const t = useTenantId();
+  return (await batchGet(ids.filter(isUuid).map((id) => FlowKeys.flow(t, id)))).map(toFlow);
+}
+
+/** The serialized flow as JSON (stored compressed, decompressed only when asked for). */
+export async function serializedFlow(id: string): Promise<unknown> {
+  const result = await useDynamo().send(
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowKeys.flow(useTenantId(), id),
+      ProjectionExpression: "serialized_flow_gz",
+    }),
+  );
+  const compressed = result.Item?.serialized_flow_gz;
+  return typeof compressed === "string" ? decompressFlow(compressed) : null;
+}
+
+export async function tasksOf(flowId: string): Promise<Task[]> {
+  const items = await queryAll({
+    TableName: mainTable(),
+    IndexName: "gsi1",
+    KeyConditionExpression: "gsi1pk = :pk",
+    ExpressionAttributeValues: { ":pk": FlowKeys.taskOfFlow(useTenantId(), flowId, "").gsi1pk },
+  });
+  return items.map((item) => stripStorage(item) as unknown as Task);
+}
+
+export async function tasksFromIds(ids: string[]): Promise<Task[]> {
+  const t = useTenantId();
+  return (await batchGet(ids.filter(isUuid).map((id) => FlowKeys.task(t, id)))).map(
+    (i) => stripStorage(i) as unknown as Task,
+  );
+}
+
+export async function edgesOf(flowId: string): Promise<Edge[]> {
+  const t = useTenantId();
+  const items = await queryAll({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk AND begins_with(sk, :edge)",
+    ExpressionAttributeValues: { ":pk": FlowKeys.flow(t, flowId).pk, ":edge": "edge#" },
+  });
+  return items.map((item) => stripStorage(item) as unknown as Edge);
+}
+
+/** Flows with a given name, newest first. */
+export function byName(name: string): AsyncIterable<Record<string, unknown>> {
+  return mapRows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi2",
+      KeyConditionExpression: "gsi2pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowKeys.byName(useTenantId(), name, "", "").gsi2pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+/** Versions of a flow group, newest first. */
+export function versionsOf(flowGroupId: string): AsyncIterable<Record<string, unknown>> {
+  return mapRows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowKeys.versionOfGroup(useTenantId(), flowGroupId, 0).gsi1pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+/** Every flow of the tenant, newest first. */
+export function listAll(): AsyncIterable<Record<string, unknown>> {
+  return mapRows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "gsi3",
+      KeyConditionExpression: "gsi3pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowKeys.ofTenant(useTenantId(), "", "").gsi3pk },
+      ScanIndexForward: false,
+    }),
+  );
+}
+
+async function* mapRows(
+  items: AsyncIterable<Record<string, unknown>>,
+): AsyncIterable<Record<string, unknown>> {
+  for await (const item of items) yield toFlow(item);
+}
+
+async function archiveOlderVersions(flowGroupId: string, keepId: string): Promise<void> {
+  for await (const row of versionsOf(flowGroupId)) {
+    if (row.id !== keepId && row.archived !== true) await setArchived(String(row.id), true);
+  }
+}
+
+export async function setArchived(id: string, archived: boolean): Promise<Flow> {
+  const t = useTenantId();
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.flow(t, id),
+        UpdateExpression: "SET archived = :a, updated = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":a": archived, ":now": nowIso() },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return toFlow(result.Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Flow ${id} not found`);
+    throw error;
+  }
+}
+
+export async function setScheduleActive(id: string, active: boolean): Promise<Flow> {
+  const t = useTenantId();
+  if (!isUuid(id)) throw new NotFoundError(`Flow ${id} not found`);
+  // The client activates unconditionally after registering; a flow without a schedule simply gets no runs.
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.flow(t, id),
+        UpdateExpression: "SET is_schedule_active = :a, updated = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":a": active, ":now": nowIso() },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return toFlow(result.Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Flow ${id} not found`);
+    throw error;
+  }
+}
+
+/** Deletes a flow version with its tasks and edges (its runs stay readable by id until deleted). */
+export async function remove(id: string): Promise<void> {
+  const t = useTenantId();
+  const flow = await requireFlow(id);
+  const deletes = [
+    ...(await tasksOf(id)).map((task) => FlowKeys.task(t, task.id)),
+    ...(await edgesOf(id)).map((edge) =>
+      FlowKeys.edge(t, id, edge.upstream_task_id, edge.downstream_task_id, edge.key ?? ""),
+    ),
+    FlowKeys.flow(t, id),
+  ];
+  for (const Key of deletes) await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key }));
+  await FlowGroup.forgetFlow(flow.flow_group_id, id);
+}
+
+export function toFlow(item: Record<string, unknown>): Flow {
+  const { serialized_flow_gz: _, entity: __, ...rest } = stripStorage(item) as Record<string, unknown>;
+  return rest as unknown as Flow;
+}

@@ -1,0 +1,166 @@
+import { ValidationError } from "../errors.js";
+import {
+  type BoolExp,
+  type Comparison,
+  type FieldResolver,
+  matches,
+  type OrderBy,
+  paginate,
+  sortItems,
+} from "./where.js";
+
+/**
+ * Hasura-style reads over DynamoDB. Each entity declares how it can be read (by ids, by an
+ * exact-match index on a column, or a tenant-wide listing in a natural order); `find` picks the
+ * narrowest access path the where-clause allows, filters with the shared evaluator, follows
+ * relationships, and refuses a query that would have to read more than `MAX_ITEMS_READ` items.
+ */
+export type Row = Record<string, unknown>;
+
+export type ColumnType = "uuid" | "String" | "Int" | "Float" | "Boolean" | "timestamptz" | "jsonb";
+
+export type Relationship =
+  | { kind: "object"; target: string; column: string }
+  | { kind: "array"; target: string; foreignKey: string };
+
+/** An access path: the rows whose `column` equals one of `values`, in the path's natural order. */
+export type IndexPath = { column: string; load: (values: unknown[]) => AsyncIterable<Row> };
+
+export type EntityModel = {
+  name: string;
+  columns: Record<string, ColumnType>;
+  relationships: Record<string, Relationship>;
+  byIds: (ids: string[]) => Promise<Row[]>;
+  indexes: IndexPath[];
+  /** Every row of the tenant in `naturalOrder` (absent: the entity must be read through an index). */
+  listAll?: () => AsyncIterable<Row>;
+  naturalOrder?: OrderBy;
+};
+
+export const MAX_ITEMS_READ = 5000;
+
+const models = new Map<string, EntityModel>();
+
+export function registerModel(model: EntityModel): void {
+  models.set(model.name, model);
+}
+
+export function model(name: string): EntityModel {
+  const found = models.get(name);
+  if (!found) throw new Error(`no model registered for ${name}`);
+  return found;
+}
+
+export function registeredModels(): EntityModel[] {
+  return [...models.values()];
+}
+
+export type FindArgs = {
+  where?: BoolExp | null;
+  order_by?: OrderBy[] | OrderBy | null;
+  limit?: number | null;
+  offset?: number | null;
+};
+
+function asList<T>(value: T[] | T | undefined | null): T[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** Values the where-clause pins a column to (`_eq` or `_in`, at the top or inside `_and`). */
+function pinned(where: BoolExp | null | undefined, column: string, m: EntityModel): unknown[] | undefined {
+  if (!where) return undefined;
+  const direct = where[column] as Comparison | undefined;
+  if (direct && direct._eq !== undefined && direct._eq !== null) return [direct._eq];
+  if (direct && Array.isArray(direct._in)) return direct._in;
+  // An object relationship constrained on its id pins the local foreign key.
+  for (const [name, rel] of Object.entries(m.relationships)) {
+    if (rel.kind !== "object" || rel.column !== column) continue;
+    const sub = where[name] as BoolExp | undefined;
+    const values = sub ? pinned(sub, "id", model(rel.target)) : undefined;
+    if (values) return values;
+  }
+  for (const sub of asList(where._and)) {
+    const values = pinned(sub, column, m);
+    if (values) return values;
+  }
+  return undefined;
+}
+
+function sameOrder(a: OrderBy[] | OrderBy | null | undefined, natural: OrderBy | undefined): boolean {
+  const list = asList(a);
+  if (list.length === 0) return true;
+  if (!natural || list.length !== 1) return false;
+  return JSON.stringify(list[0]) === JSON.stringify(natural);
+}
+
+function relationshipResolver(m: EntityModel): FieldResolver<Row> {
+  return async (row, field, condition) => {
+    const rel = m.relationships[field];
+    if (!rel) {
+      if (!(field in m.columns)) throw new ValidationError(`${m.name} has no field "${field}" to filter on`);
+      return undefined;
+    }
+    const where = condition as BoolExp;
+    if (rel.kind === "object") {
+      const id = row[rel.column];
+      if (typeof id !== "string") return false;
+      const target = model(rel.target);
+      const [related] = await target.byIds([id]);
+      return related ? matches(related, where, relationshipResolver(target)) : false;
+    }
+    const children = await find(rel.target, {
+      where: { _and: [{ [rel.foreignKey]: { _eq: row.id } }, where] },
+      limit: 1,
+    });
+    return children.length > 0;
+  };
+}
+
+async function* fromArray(rows: Row[]): AsyncIterable<Row> {
+  yield* rows;
+}
+
+/** Reads the rows of `entity` that match, ordered and paginated, through the narrowest access path. */
+export async function find(entity: string, args: FindArgs): Promise<Row[]> {
+  const m = model(entity);
+  const where = args.where ?? undefined;
+  let source: AsyncIterable<Row> | undefined;
+  let natural: OrderBy | undefined;
+  const ids = pinned(where, "id", m);
+  if (ids) source = fromArray(await m.byIds(ids.filter((id): id is string => typeof id === "string")));
+  for (const index of m.indexes) {
+    if (source) break;
+    const values = pinned(where, index.column, m);
+    if (values) source = index.load(values);
+  }
+  if (!source) {
+    if (!m.listAll) {
+      const paths = ["id", ...m.indexes.map((i) => i.column)].join(", ");
+      throw new ValidationError(`Query on ${entity} needs a filter with _eq or _in on one of: ${paths}`);
+    }
+    source = m.listAll();
+    natural = m.naturalOrder;
+  }
+
+  // With the path's own order, reading can stop once enough rows match.
+  const canStopEarly = natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null;
+  const wanted = (args.offset ?? 0) + (args.limit ?? 0);
+  const resolver = relationshipResolver(m);
+  const matching: Row[] = [];
+  let read = 0;
+  for await (const row of source) {
+    if (++read > MAX_ITEMS_READ) {
+      throw new ValidationError(
+        `Query on ${entity} would read more than ${MAX_ITEMS_READ} items: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,
+      );
+    }
+    if (await matches(row, where, resolver)) {
+      matching.push(row);
+      if (canStopEarly && matching.length >= wanted) break;
+    }
+  }
+  const ordered =
+    natural && sameOrder(args.order_by, natural) ? matching : sortItems(matching, args.order_by ?? undefined);
+  return paginate(ordered, args.limit, args.offset);
+}

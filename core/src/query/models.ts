@@ -1,0 +1,253 @@
+import * as Agent from "../agent/index.js";
+import * as FlowGroup from "../flow/group.js";
+import * as Flow from "../flow/index.js";
+import * as FlowRun from "../flow-run/index.js";
+import * as Project from "../project/index.js";
+import * as TaskRun from "../task-run/index.js";
+import { type ColumnType, type EntityModel, type Row, registerModel } from "./engine.js";
+
+/** Reads from several exact values of an index, one after the other. */
+function each(load: (value: string) => AsyncIterable<Row> | Promise<Row[]>) {
+  return async function* (values: unknown[]): AsyncIterable<Row> {
+    for (const value of values) {
+      if (typeof value !== "string") continue;
+      const rows = await load(value);
+      yield* rows as AsyncIterable<Row>;
+    }
+  };
+}
+
+const asRows = <T>(fn: (ids: string[]) => Promise<T[]>) => fn as unknown as (ids: string[]) => Promise<Row[]>;
+const t = (columns: Record<string, ColumnType>) => columns;
+
+export const MODELS: EntityModel[] = [
+  {
+    name: "project",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      name: "String",
+      description: "String",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: { flows: { kind: "array", target: "flow", foreignKey: "project_id" } },
+    byIds: asRows(Project.fromIds),
+    indexes: [
+      { column: "name", load: each(async (name) => [await Project.fromName(name)].filter(Boolean) as Row[]) },
+    ],
+    listAll: async function* () {
+      yield* (await Project.listAll()) as unknown as Row[];
+    },
+    naturalOrder: { name: "asc" },
+  },
+  {
+    name: "flow_group",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      project_id: "uuid",
+      version_group_id: "String",
+      name: "String",
+      labels: "jsonb",
+      default_parameters: "jsonb",
+      run_config: "jsonb",
+      description: "String",
+      schedule: "jsonb",
+      settings: "jsonb",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: {
+      project: { kind: "object", target: "project", column: "project_id" },
+      flows: { kind: "array", target: "flow", foreignKey: "flow_group_id" },
+      flow_runs: { kind: "array", target: "flow_run", foreignKey: "flow_group_id" },
+    },
+    byIds: asRows(FlowGroup.fromIds),
+    indexes: [],
+    listAll: FlowGroup.listAll,
+    naturalOrder: { created: "desc" },
+  },
+  {
+    name: "flow",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      project_id: "uuid",
+      flow_group_id: "uuid",
+      version_group_id: "String",
+      name: "String",
+      version: "Int",
+      archived: "Boolean",
+      description: "String",
+      parameters: "jsonb",
+      environment: "jsonb",
+      run_config: "jsonb",
+      storage: "jsonb",
+      core_version: "String",
+      settings: "jsonb",
+      schedule: "jsonb",
+      is_schedule_active: "Boolean",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: {
+      project: { kind: "object", target: "project", column: "project_id" },
+      flow_group: { kind: "object", target: "flow_group", column: "flow_group_id" },
+      tasks: { kind: "array", target: "task", foreignKey: "flow_id" },
+      flow_runs: { kind: "array", target: "flow_run", foreignKey: "flow_id" },
+    },
+    byIds: asRows(Flow.fromIds),
+    indexes: [
+      { column: "flow_group_id", load: each(Flow.versionsOf) },
+      { column: "name", load: each(Flow.byName) },
+    ],
+    listAll: Flow.listAll,
+    naturalOrder: { created: "desc" },
+  },
+  {
+    name: "task",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      flow_id: "uuid",
+      name: "String",
+      slug: "String",
+      type: "String",
+      max_retries: "Int",
+      retry_delay: "jsonb",
+      trigger: "jsonb",
+      tags: "jsonb",
+      mapped: "Boolean",
+      auto_generated: "Boolean",
+      cache_key: "String",
+      created: "timestamptz",
+    }),
+    relationships: { flow: { kind: "object", target: "flow", column: "flow_id" } },
+    byIds: asRows(Flow.tasksFromIds),
+    indexes: [{ column: "flow_id", load: each(async (id) => (await Flow.tasksOf(id)) as unknown as Row[]) }],
+  },
+  {
+    name: "flow_run",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      flow_id: "uuid",
+      flow_group_id: "uuid",
+      project_id: "uuid",
+      name: "String",
+      labels: "jsonb",
+      parameters: "jsonb",
+      context: "jsonb",
+      run_config: "jsonb",
+      version: "Int",
+      state: "String",
+      serialized_state: "jsonb",
+      state_message: "String",
+      state_timestamp: "timestamptz",
+      state_start_time: "timestamptz",
+      start_time: "timestamptz",
+      end_time: "timestamptz",
+      scheduled_start_time: "timestamptz",
+      heartbeat: "timestamptz",
+      idempotency_key: "String",
+      auto_scheduled: "Boolean",
+      agent_id: "uuid",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: {
+      flow: { kind: "object", target: "flow", column: "flow_id" },
+      flow_group: { kind: "object", target: "flow_group", column: "flow_group_id" },
+      project: { kind: "object", target: "project", column: "project_id" },
+      agent: { kind: "object", target: "agent", column: "agent_id" },
+      task_runs: { kind: "array", target: "task_run", foreignKey: "flow_run_id" },
+      states: { kind: "array", target: "flow_run_state", foreignKey: "flow_run_id" },
+    },
+    byIds: asRows(FlowRun.fromIds),
+    indexes: [
+      { column: "flow_id", load: each(FlowRun.ofFlow) },
+      { column: "flow_group_id", load: each(FlowRun.ofGroup) },
+    ],
+    listAll: FlowRun.listAll,
+    naturalOrder: { created: "desc" },
+  },
+  {
+    name: "task_run",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      flow_run_id: "uuid",
+      task_id: "uuid",
+      task_slug: "String",
+      map_index: "Int",
+      name: "String",
+      version: "Int",
+      state: "String",
+      serialized_state: "jsonb",
+      state_message: "String",
+      state_timestamp: "timestamptz",
+      state_start_time: "timestamptz",
+      start_time: "timestamptz",
+      end_time: "timestamptz",
+      heartbeat: "timestamptz",
+      cache_key: "String",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: {
+      flow_run: { kind: "object", target: "flow_run", column: "flow_run_id" },
+      task: { kind: "object", target: "task", column: "task_id" },
+      states: { kind: "array", target: "task_run_state", foreignKey: "task_run_id" },
+    },
+    byIds: asRows(TaskRun.fromIds),
+    indexes: [{ column: "flow_run_id", load: each((id) => TaskRun.ofFlowRun(id)) }],
+  },
+  ...(["flow_run", "task_run"] as const).map(
+    (parent): EntityModel => ({
+      name: `${parent}_state`,
+      columns: t({
+        id: "String",
+        tenant_id: "uuid",
+        [`${parent}_id`]: "uuid",
+        version: "Int",
+        state: "String",
+        message: "String",
+        serialized_state: "jsonb",
+        start_time: "timestamptz",
+        timestamp: "timestamptz",
+        created: "timestamptz",
+      }),
+      relationships: { [parent]: { kind: "object", target: parent, column: `${parent}_id` } },
+      byIds: async () => [],
+      indexes: [
+        {
+          column: `${parent}_id`,
+          load: each((id) => (parent === "flow_run" ? FlowRun.states(id) : TaskRun.states(id))),
+        },
+      ],
+    }),
+  ),
+  {
+    name: "agent",
+    columns: t({
+      id: "uuid",
+      tenant_id: "uuid",
+      name: "String",
+      type: "String",
+      labels: "jsonb",
+      core_version: "String",
+      agent_config_id: "String",
+      last_queried: "timestamptz",
+      created: "timestamptz",
+      updated: "timestamptz",
+    }),
+    relationships: { flow_runs: { kind: "array", target: "flow_run", foreignKey: "agent_id" } },
+    byIds: asRows(Agent.fromIds),
+    indexes: [],
+    listAll: Agent.listAll,
+    naturalOrder: { created: "desc" },
+  },
+];
+
+for (const m of MODELS) registerModel(m);

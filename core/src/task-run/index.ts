@@ -1,0 +1,301 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { useTenantId } from "../actor.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
+import { stripStorage } from "../dynamo/keys.js";
+import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import type { Task } from "../flow/index.js";
+import * as Flow from "../flow/index.js";
+import * as FlowRun from "../flow-run/index.js";
+import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { applyTransition } from "../state/transition.js";
+import { isFinished, isScheduled, type ParsedState, parseState, serverState } from "../state/types.js";
+import { TaskRunKeys } from "./keys.js";
+
+export type TaskRun = {
+  id: string;
+  tenant_id: string;
+  flow_run_id: string;
+  task_id: string;
+  task_slug: string;
+  map_index: number;
+  name: string | null;
+  version: number;
+  state: string;
+  serialized_state: unknown;
+  state_message: string | null;
+  state_timestamp: string;
+  state_start_time: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  heartbeat: string | null;
+  cache_key: string | null;
+  created: string;
+  updated: string;
+};
+
+/** Derived from (flow run, task, map index): asking twice, or concurrently, names the same task run. */
+export function taskRunId(flowRunId: string, taskId: string, mapIndex: number): string {
+  return deterministicId("task-run", flowRunId, taskId, mapIndex);
+}
+
+function newTaskRunItem(
+  t: string,
+  flowRunId: string,
+  task: Pick<Task, "id" | "slug" | "cache_key">,
+  mapIndex: number,
+  now: string,
+) {
+  const id = taskRunId(flowRunId, task.id, mapIndex);
+  const state = serverState("Pending", "Task run created.");
+  const row: TaskRun = {
+    id,
+    tenant_id: t,
+    flow_run_id: flowRunId,
+    task_id: task.id,
+    task_slug: task.slug,
+    map_index: mapIndex,
+    name: null,
+    version: 1,
+    state: state.type,
+    serialized_state: state.serialized,
+    state_message: state.message,
+    state_timestamp: now,
+    state_start_time: null,
+    start_time: null,
+    end_time: null,
+    heartbeat: null,
+    cache_key: task.cache_key ?? null,
+    created: now,
+    updated: now,
+  };
+  return {
+    ...TaskRunKeys.run(t, id),
+    ...TaskRunKeys.ofFlowRun(t, flowRunId, task.id, mapIndex),
+    entity: "task-run",
+    ...row,
+  };
+}
+
+/** One Pending task run (map_index -1) per task, written before the flow run becomes visible. */
+export async function precreate(flowRunId: string, tasks: Task[], now: string): Promise<void> {
+  const t = useTenantId();
+  await batchPut(tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now)));
+}
+
+export async function fromId(id: string): Promise<TaskRun | undefined> {
+  if (!isUuid(id)) return undefined;
+  const result = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: TaskRunKeys.run(useTenantId(), id), ConsistentRead: true }),
+  );
+  return result.Item ? toTaskRun(result.Item) : undefined;
+}
+
+export async function requireTaskRun(id: string): Promise<TaskRun> {
+  const run = await fromId(id);
+  if (!run) throw new NotFoundError(`Task run ${id} not found`);
+  return run;
+}
+
+export async function fromIds(ids: string[]): Promise<TaskRun[]> {
+  const t = useTenantId();
+  return (await batchGet(ids.filter(isUuid).map((id) => TaskRunKeys.run(t, id)))).map(toTaskRun);
+}
+
+const infoInput = z.object({
+  flow_run_id: z.string().refine(isUuid, "flow_run_id must be a UUID"),
+  task_id: z.string().refine(isUuid, "task_id must be a UUID"),
+  map_index: z.number().int().min(-1).max(10_000_000).nullish(),
+});
+
+/**
+ * `get_or_create_task_run_info`: map_index -1 is the pre-created run; 0..n-1 are mapped children,
+ * created on first ask with one conditional put, so concurrent asks create exactly one.
+ */
+export async function getOrCreate(raw: z.input<typeof infoInput>): Promise<TaskRun> {
+  const parsed = infoInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
+  const { flow_run_id: flowRunId, task_id: taskId } = parsed.data;
+  const mapIndex = parsed.data.map_index ?? -1;
+  const id = taskRunId(flowRunId, taskId, mapIndex);
+  const existing = await fromId(id);
+  if (existing) return existing;
+
+  const t = useTenantId();
+  const [run, [task]] = await Promise.all([FlowRun.fromId(flowRunId), Flow.tasksFromIds([taskId])]);
+  if (!run) throw new NotFoundError(`Flow run ${flowRunId} not found`);
+  if (!task || task.flow_id !== run.flow_id)
+    throw new NotFoundError(`Task ${taskId} is not a task of flow run ${flowRunId}`);
+  const item = newTaskRunItem(t, flowRunId, task, mapIndex, nowIso());
+  try {
+    await useDynamo().send(
+      new PutCommand({ TableName: mainTable(), Item: item, ConditionExpression: "attribute_not_exists(pk)" }),
+    );
+    return toTaskRun(item);
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    return requireTaskRun(id);
+  }
+}
+
+export type StateUpdate = { task_run_id: string; version?: number | null; state: unknown };
+
+/** `set_task_run_states`: version-locked writes; Running only inside a Running flow run. */
+export async function setStates(
+  updates: StateUpdate[],
+): Promise<Array<{ id: string; status: "SUCCESS"; message: string | null }>> {
+  if (updates.length === 0) throw new ValidationError("states must not be empty");
+  if (updates.length > 500) throw new ValidationError("at most 500 states per call");
+  const parsed = updates.map((u) => ({ ...u, parsed: parseState(u.state) }));
+  const results = [];
+  for (const update of parsed) {
+    await setState(update.task_run_id, update.version ?? null, update.parsed);
+    results.push({ id: update.task_run_id, status: "SUCCESS" as const, message: null });
+  }
+  return results;
+}
+
+export async function setState(id: string, version: number | null, state: ParsedState): Promise<TaskRun> {
+  const current = await requireTaskRun(id);
+  if (state.type === "Running") {
+    const run = await FlowRun.fromId(current.flow_run_id);
+    if (run?.state !== "Running") {
+      throw new ValidationError(
+        `Task run ${id} cannot enter Running: its flow run is ${run?.state ?? "missing"}, not Running.`,
+      );
+    }
+  }
+  const written = toTaskRun(
+    await applyTransition({
+      entity: "task run",
+      id,
+      key: TaskRunKeys.run(useTenantId(), id),
+      version,
+      state,
+    }),
+  );
+  // A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off.
+  if (isScheduled(state.type) && state.startTime)
+    await FlowRun.markRetryDue(current.flow_run_id, state.startTime);
+  else if (isScheduled(current.state)) await FlowRun.clearRetryDue(current.flow_run_id);
+  return written;
+}
+
+/** Cancels every unfinished task run of a flow run (when the flow run is Cancelled). */
+export async function cancelUnfinished(flowRunId: string): Promise<void> {
+  for await (const run of ofFlowRun(flowRunId)) {
+    if (isFinished(String(run.state))) continue;
+    await applyTransition({
+      entity: "task run",
+      id: String(run.id),
+      key: TaskRunKeys.run(useTenantId(), String(run.id)),
+      version: null,
+      state: serverState("Cancelled", "Flow run was cancelled."),
+    });
+  }
+}
+
+export async function heartbeat(id: string): Promise<void> {
+  await update(id, "SET heartbeat = :now", {});
+}
+
+export async function setName(id: string, name: string): Promise<TaskRun> {
+  const parsed = z.string().trim().min(1).max(255).safeParse(name);
+  if (!parsed.success) throw new ValidationError("name must be 1 to 255 characters");
+  return update(id, "SET #name = :name", { ":name": parsed.data }, { "#name": "name" });
+}
+
+async function update(
+  id: string,
+  expression: string,
+  values: Record<string, unknown>,
+  names?: Record<string, string>,
+) {
+  if (!isUuid(id)) throw new NotFoundError(`Task run ${id} not found`);
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: TaskRunKeys.run(useTenantId(), id),
+        UpdateExpression: `${expression}, updated = :now`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ...values, ":now": nowIso() },
+        ...(names ? { ExpressionAttributeNames: names } : {}),
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return toTaskRun(result.Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Task run ${id} not found`);
+    throw error;
+  }
+}
+
+/** The task runs of a flow run, by task and map index. */
+export async function* ofFlowRun(flowRunId: string, taskId?: string): AsyncIterable<Record<string, unknown>> {
+  const t = useTenantId();
+  const partition = TaskRunKeys.ofFlowRun(t, flowRunId, "", -1).gsi1pk;
+  for await (const item of queryItems({
+    TableName: mainTable(),
+    IndexName: "gsi1",
+    KeyConditionExpression: taskId ? "gsi1pk = :pk AND begins_with(gsi1sk, :task)" : "gsi1pk = :pk",
+    ExpressionAttributeValues: { ":pk": partition, ...(taskId ? { ":task": `${taskId}#` } : {}) },
+  })) {
+    yield toTaskRun(item);
+  }
+}
+
+/** `mapped_children`: the mapped children of a task run, summarized. */
+export async function mappedChildren(taskRunId: string) {
+  const parent = await requireTaskRun(taskRunId);
+  const counts: Record<string, number> = {};
+  let min: string | null = null;
+  let max: string | null = null;
+  for await (const child of ofFlowRun(parent.flow_run_id, parent.task_id)) {
+    if (Number(child.map_index) < 0) continue;
+    const state = String(child.state);
+    counts[state] = (counts[state] ?? 0) + 1;
+    const start = child.start_time as string | null;
+    const end = child.end_time as string | null;
+    if (start && (min === null || start < min)) min = start;
+    if (end && (max === null || end > max)) max = end;
+  }
+  return { min_start_time: min, max_end_time: max, state_counts: counts };
+}
+
+/** A task run's state history, oldest first. */
+export async function states(id: string): Promise<Record<string, unknown>[]> {
+  const items = await queryAll({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
+    ExpressionAttributeValues: { ":pk": TaskRunKeys.run(useTenantId(), id).pk, ":state": "state#" },
+  });
+  return items.map((item) => {
+    const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
+    return row;
+  });
+}
+
+export async function removeAllOf(flowRunId: string): Promise<void> {
+  const t = useTenantId();
+  for await (const run of ofFlowRun(flowRunId)) {
+    const history = await queryAll({
+      TableName: mainTable(),
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": TaskRunKeys.run(t, String(run.id)).pk },
+      ProjectionExpression: "pk, sk",
+    });
+    for (const item of history) {
+      await useDynamo().send(
+        new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }),
+      );
+    }
+  }
+}
+
+export function toTaskRun(item: Record<string, unknown>): TaskRun {
+  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
+  return rest as unknown as TaskRun;
+}

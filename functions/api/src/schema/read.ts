@@ -1,0 +1,109 @@
+import { type EntityModel, type FindArgs, find, model, type Row } from "#core/query/engine.js";
+import { MODELS } from "#core/query/models.js";
+
+/**
+ * The Hasura-style read API, generated from core's entity models: for each entity a type with
+ * its columns and relationships, `<entity>_bool_exp`, `<entity>_order_by`, and the root fields
+ * `<entity>(where, order_by, limit, offset)` and `<entity>_by_pk(id)`. Every read goes through
+ * `find`, which picks an index from the where-clause. Extra computed fields live with their domain.
+ */
+const COMPARISON: Record<string, string> = {
+  uuid: "uuid_comparison_exp",
+  String: "String_comparison_exp",
+  Int: "Int_comparison_exp",
+  Float: "Float_comparison_exp",
+  Boolean: "Boolean_comparison_exp",
+  timestamptz: "timestamptz_comparison_exp",
+  jsonb: "jsonb_comparison_exp",
+};
+
+const LIST_ARGS = (target: string) =>
+  `(where: ${target}_bool_exp, order_by: [${target}_order_by!], limit: Int, offset: Int)`;
+
+function entitySdl(m: EntityModel): string {
+  const columns = Object.entries(m.columns);
+  const relationships = Object.entries(m.relationships);
+  const fields = [
+    ...columns.map(([name, type]) => `  ${name}: ${type}`),
+    ...relationships.map(([name, rel]) =>
+      rel.kind === "object"
+        ? `  ${name}: ${rel.target}`
+        : `  ${name}${LIST_ARGS(rel.target)}: [${rel.target}!]!`,
+    ),
+  ];
+  const boolExp = [
+    `  _and: [${m.name}_bool_exp!]`,
+    `  _or: [${m.name}_bool_exp!]`,
+    `  _not: ${m.name}_bool_exp`,
+    ...columns.map(([name, type]) => `  ${name}: ${COMPARISON[type]}`),
+    ...relationships.map(([name, rel]) => `  ${name}: ${rel.target}_bool_exp`),
+  ];
+  const orderBy = columns.filter(([, type]) => type !== "jsonb").map(([name]) => `  ${name}: order_by`);
+  const byPk = m.columns.id === "uuid" ? `  ${m.name}_by_pk(id: uuid!): ${m.name}\n` : "";
+  return `type ${m.name} {\n${fields.join("\n")}\n}\n
+input ${m.name}_bool_exp {\n${boolExp.join("\n")}\n}\n
+input ${m.name}_order_by {\n${orderBy.join("\n")}\n}\n
+type Query {\n  ${m.name}${LIST_ARGS(m.name)}: [${m.name}!]!\n${byPk}}\n`;
+}
+
+export const readTypeDefs = /* GraphQL */ `
+  input Float_comparison_exp {
+    _eq: Float
+    _neq: Float
+    _in: [Float!]
+    _nin: [Float!]
+    _gt: Float
+    _gte: Float
+    _lt: Float
+    _lte: Float
+    _is_null: Boolean
+  }
+
+  input jsonb_comparison_exp {
+    _eq: jsonb
+    _neq: jsonb
+    _is_null: Boolean
+  }
+
+  ${MODELS.map(entitySdl).join("\n")}
+`;
+
+type Resolver = (parent: Row, args: FindArgs) => unknown;
+
+function entityResolvers(m: EntityModel) {
+  const fields: Record<string, Resolver> = {};
+  for (const [name, rel] of Object.entries(m.relationships)) {
+    if (rel.kind === "object") {
+      fields[name] = async (parent) => {
+        const id = parent[rel.column];
+        if (typeof id !== "string") return null;
+        const [row] = await model(rel.target).byIds([id]);
+        return row ?? null;
+      };
+    } else {
+      fields[name] = (parent, args) =>
+        find(rel.target, {
+          ...args,
+          where: { _and: [{ [rel.foreignKey]: { _eq: parent.id } }, args.where ?? {}] },
+        });
+    }
+  }
+  return fields;
+}
+
+export const readResolvers = {
+  Query: Object.fromEntries(
+    MODELS.flatMap((m) => [
+      [m.name, (_: unknown, args: FindArgs) => find(m.name, args)],
+      ...(m.columns.id === "uuid"
+        ? [
+            [
+              `${m.name}_by_pk`,
+              async (_: unknown, args: { id: string }) => (await m.byIds([args.id]))[0] ?? null,
+            ],
+          ]
+        : []),
+    ]),
+  ),
+  ...Object.fromEntries(MODELS.map((m) => [m.name, entityResolvers(m)])),
+};
