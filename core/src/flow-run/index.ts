@@ -206,6 +206,8 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
         ...FlowRunKeys.ready(t, scheduledStart, id),
         entity: "flow-run",
         ...run,
+        // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
+        start_time: undefined,
       },
     }),
   );

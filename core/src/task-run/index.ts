@@ -76,6 +76,8 @@ function newTaskRunItem(
     ...TaskRunKeys.ofFlowRun(t, flowRunId, task.id, mapIndex),
     entity: "task-run",
     ...row,
+    // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
+    start_time: undefined,
   };
 }
 
@@ -265,17 +267,42 @@ export async function mappedChildren(taskRunId: string) {
   return { min_start_time: min, max_end_time: max, state_counts: counts };
 }
 
-/** A task run's state history, oldest first. */
+/**
+ * A task run's state history, oldest first. Creating a task run writes no history entry (one write
+ * per pre-created task run is the floor of create_flow_run), so its Pending version 1 is derived
+ * from the task run item, read in the same Query (the item shares the history's partition).
+ */
 export async function states(id: string): Promise<Record<string, unknown>[]> {
   const items = await queryAll({
     TableName: mainTable(),
-    KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
-    ExpressionAttributeValues: { ":pk": TaskRunKeys.run(useTenantId(), id).pk, ":state": "state#" },
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": TaskRunKeys.run(useTenantId(), id).pk },
   });
-  return items.map((item) => {
-    const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
-    return row;
-  });
+  const history = items
+    .filter((item) => String(item.sk).startsWith("state#"))
+    .map((item) => {
+      const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
+      return row;
+    });
+  const run = items.find((item) => item.sk === TaskRunKeys.run("", id).sk);
+  if (run && history[0]?.version !== 1) history.unshift(createdEntry(toTaskRun(run)));
+  return history;
+}
+
+function createdEntry(run: TaskRun): Record<string, unknown> {
+  const state = serverState("Pending", "Task run created.");
+  return {
+    id: `${run.id}:1`,
+    tenant_id: run.tenant_id,
+    task_run_id: run.id,
+    version: 1,
+    state: state.type,
+    message: state.message,
+    serialized_state: state.serialized,
+    start_time: null,
+    timestamp: run.created,
+    created: run.created,
+  };
 }
 
 export async function removeAllOf(flowRunId: string): Promise<void> {
