@@ -112,6 +112,19 @@ export async function recordLatest(
     });
 }
 
+/** The newest version recorded for a group (a strongly consistent read; 0 when none). */
+export async function latestVersion(id: string): Promise<number> {
+  const result = await useDynamo().send(
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowKeys.group(useTenantId(), id),
+      ProjectionExpression: "latest_version",
+      ConsistentRead: true,
+    }),
+  );
+  return Number(result.Item?.latest_version ?? 0);
+}
+
 /** Forgets a deleted flow as the group's latest version. */
 export async function forgetFlow(id: string, flowId: string): Promise<void> {
   await useDynamo()

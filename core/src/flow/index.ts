@@ -177,7 +177,7 @@ async function register(
     version,
     idempotencyKey: input.idempotency_key ?? null,
   });
-  await archiveOlderVersions(group.id, id);
+  await archiveSuperseded(group.id, id, version);
   return { id, created: true };
 }
 
@@ -397,10 +397,17 @@ async function* mapRows(
   for await (const item of items) yield toFlow(item);
 }
 
-async function archiveOlderVersions(flowGroupId: string, keepId: string): Promise<void> {
+/**
+ * Archives the group's versions older than this one, and this one if a newer version was recorded
+ * meanwhile: concurrent registrations each archive only what is older than themselves, and the one
+ * whose search ran before an older version was written finds that version archiving itself.
+ */
+async function archiveSuperseded(flowGroupId: string, id: string, version: number): Promise<void> {
   for await (const row of versionsOf(flowGroupId)) {
-    if (row.id !== keepId && row.archived !== true) await setArchived(String(row.id), true);
+    if (row.id !== id && Number(row.version) < version && row.archived !== true)
+      await setArchived(String(row.id), true);
   }
+  if ((await FlowGroup.latestVersion(flowGroupId)) > version) await setArchived(id, true);
 }
 
 export async function setArchived(id: string, archived: boolean): Promise<Flow> {
