@@ -3,6 +3,7 @@ import {
   type BoolExp,
   type Comparison,
   type FieldResolver,
+  MAX_LIMIT,
   matches,
   type OrderBy,
   paginate,
@@ -23,8 +24,20 @@ export type Relationship =
   | { kind: "object"; target: string; column: string }
   | { kind: "array"; target: string; foreignKey: string };
 
+/**
+ * What a path may use to read less: the whole where-clause (e.g. to turn a time window into a key
+ * range; the clause is still applied to every row it yields) and the order it must yield rows in,
+ * one of its `orders`, when `find` relies on it.
+ */
+export type PathOptions = { where: BoolExp | undefined; order: OrderBy[] | undefined };
+
 /** An access path: the rows whose `column` equals one of `values`, in the path's natural order. */
-export type IndexPath = { column: string; load: (values: unknown[]) => AsyncIterable<Row> };
+export type IndexPath = {
+  column: string;
+  load: (values: unknown[], options: PathOptions) => AsyncIterable<Row>;
+  /** Orders the path yields one value's rows in (e.g. by its sort key): no sorting, early stop. */
+  orders?: OrderBy[][];
+};
 
 export type EntityModel = {
   name: string;
@@ -35,6 +48,8 @@ export type EntityModel = {
   /** Every row of the tenant in `naturalOrder` (absent: the entity must be read through an index). */
   listAll?: () => AsyncIterable<Row>;
   naturalOrder?: OrderBy;
+  /** false: `byIds` cannot serve an `id` filter (ids alone do not locate rows); it is evaluated per row. */
+  idPath?: boolean;
 };
 
 export const MAX_ITEMS_READ = 5000;
@@ -94,6 +109,14 @@ function sameOrder(a: OrderBy[] | OrderBy | null | undefined, natural: OrderBy |
   return JSON.stringify(list[0]) === JSON.stringify(natural);
 }
 
+/** Whether rows in `natural` order are in the requested order (the request is a prefix of it). */
+function serves(requested: OrderBy[] | OrderBy | null | undefined, natural: OrderBy[]): boolean {
+  const list = asList(requested);
+  return (
+    list.length <= natural.length && list.every((o, i) => JSON.stringify(o) === JSON.stringify(natural[i]))
+  );
+}
+
 function relationshipResolver(m: EntityModel): FieldResolver<Row> {
   return async (row, field, condition) => {
     const rel = m.relationships[field];
@@ -127,12 +150,16 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const where = args.where ?? undefined;
   let source: AsyncIterable<Row> | undefined;
   let natural: OrderBy | undefined;
-  const ids = pinned(where, "id", m);
+  let pathOrder: OrderBy[] | undefined;
+  const ids = m.idPath === false ? undefined : pinned(where, "id", m);
   if (ids) source = fromArray(await m.byIds(ids.filter((id): id is string => typeof id === "string")));
   for (const index of m.indexes) {
     if (source) break;
     const values = pinned(where, index.column, m);
-    if (values) source = index.load(values);
+    if (!values) continue;
+    // Several values are read one after the other: only one value's rows come in the path's order.
+    pathOrder = values.length === 1 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
+    source = index.load(values, { where, order: pathOrder });
   }
   if (!source) {
     if (!m.listAll) {
@@ -144,8 +171,10 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   }
 
   // With the path's own order, reading can stop once enough rows match.
-  const canStopEarly = natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null;
-  const wanted = (args.offset ?? 0) + (args.limit ?? 0);
+  const canStopEarly =
+    pathOrder !== undefined ||
+    (natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null);
+  const wanted = (args.offset ?? 0) + Math.min(args.limit ?? MAX_LIMIT, MAX_LIMIT);
   const resolver = relationshipResolver(m);
   const matching: Row[] = [];
   let read = 0;
@@ -161,6 +190,8 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
     }
   }
   const ordered =
-    natural && sameOrder(args.order_by, natural) ? matching : sortItems(matching, args.order_by ?? undefined);
+    pathOrder || (natural && sameOrder(args.order_by, natural))
+      ? matching
+      : sortItems(matching, args.order_by ?? undefined);
   return paginate(ordered, args.limit, args.offset);
 }

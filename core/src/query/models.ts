@@ -2,6 +2,7 @@ import * as Agent from "../agent/index.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
+import * as Log from "../log/index.js";
 import * as Project from "../project/index.js";
 import * as TaskRun from "../task-run/index.js";
 import { type ColumnType, type EntityModel, type Row, registerModel } from "./engine.js";
@@ -163,6 +164,7 @@ export const MODELS: EntityModel[] = [
       agent: { kind: "object", target: "agent", column: "agent_id" },
       task_runs: { kind: "array", target: "task_run", foreignKey: "flow_run_id" },
       states: { kind: "array", target: "flow_run_state", foreignKey: "flow_run_id" },
+      logs: { kind: "array", target: "log", foreignKey: "flow_run_id" },
     },
     byIds: asRows(FlowRun.fromIds),
     indexes: [
@@ -199,6 +201,7 @@ export const MODELS: EntityModel[] = [
       flow_run: { kind: "object", target: "flow_run", column: "flow_run_id" },
       task: { kind: "object", target: "task", column: "task_id" },
       states: { kind: "array", target: "task_run_state", foreignKey: "task_run_id" },
+      logs: { kind: "array", target: "log", foreignKey: "task_run_id" },
     },
     byIds: asRows(TaskRun.fromIds),
     indexes: [{ column: "flow_run_id", load: each((id) => TaskRun.ofFlowRun(id)) }],
@@ -228,6 +231,41 @@ export const MODELS: EntityModel[] = [
       ],
     }),
   ),
+  {
+    // Run logs: read per flow run (or task run) through the run's log partition, a time window
+    // of the where-clause as a key range, in (timestamp, id) order either way.
+    name: "log",
+    columns: t({
+      id: "String",
+      tenant_id: "uuid",
+      flow_run_id: "uuid",
+      task_run_id: "uuid",
+      timestamp: "timestamptz",
+      level: "String",
+      name: "String",
+      message: "String",
+      info: "jsonb",
+      created: "timestamptz",
+    }),
+    relationships: {
+      flow_run: { kind: "object", target: "flow_run", column: "flow_run_id" },
+      task_run: { kind: "object", target: "task_run", column: "task_run_id" },
+    },
+    byIds: async () => [],
+    idPath: false,
+    indexes: [
+      {
+        column: "flow_run_id",
+        load: (values, options) => each((id) => Log.ofFlowRun(id, options))(values),
+        orders: Log.LOG_ORDERS,
+      },
+      {
+        column: "task_run_id",
+        load: (values, options) => each((id) => Log.ofTaskRun(id, options))(values),
+        orders: Log.LOG_ORDERS,
+      },
+    ],
+  },
   {
     name: "agent",
     columns: t({

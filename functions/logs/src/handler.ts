@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { z } from "zod";
+import { handleLogMessage } from "./log-records.js";
 
 const logger = new Logger({ serviceName: "drover-ingest" });
 const processor = new BatchProcessor(EventType.SQS);
@@ -16,6 +17,8 @@ const recordHandlers = new Map<string, RecordHandler>();
 export function registerRecordHandler(kind: string, handle: RecordHandler): void {
   recordHandlers.set(kind, handle);
 }
+
+registerRecordHandler("log", handleLogMessage);
 
 async function recordHandler(record: SQSRecord): Promise<void> {
   let body: unknown;

@@ -2,6 +2,7 @@ import { createSchema } from "graphql-yoga";
 import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
+import { logsResolvers, logsTypeDefs } from "./logs.js";
 import { orchestrationResolvers, orchestrationTypeDefs } from "./orchestration.js";
 import { projectResolvers, projectTypeDefs } from "./project.js";
 import { readResolvers, readTypeDefs } from "./read.js";
@@ -15,6 +16,7 @@ const modules = [
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
   { typeDefs: orchestrationTypeDefs, resolvers: orchestrationResolvers },
   { typeDefs: kvTypeDefs, resolvers: kvResolvers },
+  { typeDefs: logsTypeDefs, resolvers: logsResolvers },
   { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
   { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },
 ];

@@ -1,0 +1,162 @@
+import { z } from "zod";
+import { deterministicId, isUuid } from "../ids.js";
+
+/**
+ * One run log line: what the client sends (`LogInput`), and what is queued and stored
+ * (`LogRecord`, validated, normalised, with its id). Pure functions, no I/O.
+ */
+export const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+export type Level = (typeof LEVELS)[number];
+const LEVEL_ALIASES: Record<string, Level> = { WARN: "WARNING", FATAL: "CRITICAL" };
+
+/** The Prefect client's limits: 1 MB a record (truncated here) and 4 MB a batch (refused). */
+export const CLIENT_MAX_RECORD_BYTES = 1_000_000;
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+export const MAX_BATCH_RECORDS = 10_000;
+/**
+ * What is stored of one message. A queued line must fit in one SQS message (256 KB) and a stored
+ * one in one DynamoDB item (400 KB), so longer messages (up to the client's 1 MB and beyond) are
+ * cut here with `TRUNCATION_MARKER` rather than refused: the rest of the batch still gets through.
+ */
+export const MAX_MESSAGE_BYTES = 200_000;
+export const MAX_INFO_BYTES = 32_768;
+export const MAX_NAME_LENGTH = 1_000;
+export const TRUNCATION_MARKER = "[truncated by Drover]";
+
+export type LogRecord = {
+  id: string;
+  flow_run_id: string;
+  task_run_id: string | null;
+  timestamp: string;
+  level: Level;
+  name: string;
+  message: string;
+  info: unknown;
+  created: string;
+};
+
+const uuid = z.string().refine(isUuid, "must be a UUID");
+export const logInput = z.object({
+  flow_run_id: uuid,
+  task_run_id: uuid.nullish(),
+  timestamp: z.string().nullish(),
+  name: z.string().max(MAX_NAME_LENGTH).nullish(),
+  level: z.string().nullish(),
+  message: z.string().nullish(),
+  info: z.unknown().optional(),
+});
+export type LogInput = z.input<typeof logInput>;
+
+/** The stored record's schema: what the consumer accepts from the queue. */
+export const logRecord = z.object({
+  id: uuid,
+  flow_run_id: uuid,
+  task_run_id: uuid.nullable(),
+  timestamp: z.iso.datetime(),
+  level: z.enum(LEVELS),
+  name: z.string(),
+  message: z.string(),
+  info: z.unknown(),
+  created: z.iso.datetime(),
+});
+
+const ISO_RE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** An ISO 8601 timestamp as stored and compared everywhere: UTC, milliseconds (`toISOString`). */
+export function normalizeTimestamp(value: string): string | undefined {
+  const match = ISO_RE.exec(value.trim());
+  if (!match) return undefined;
+  // Without a zone the client means UTC (Date.parse would take local time).
+  const ms = Date.parse(match[1] ? value.trim() : `${value.trim()}Z`);
+  if (Number.isNaN(ms)) return undefined;
+  const year = new Date(ms).getUTCFullYear();
+  return year < 1970 || year > 9999 ? undefined : new Date(ms).toISOString();
+}
+
+export function normalizeLevel(value: string | null | undefined): Level | undefined {
+  if (value === undefined || value === null || value === "") return "INFO";
+  const upper = value.trim().toUpperCase();
+  return (LEVELS as readonly string[]).includes(upper) ? (upper as Level) : LEVEL_ALIASES[upper];
+}
+
+/** SQS refuses U+FFFE and U+FFFF in a body; nothing a log needs. */
+function sqsSafe(text: string): string {
+  return text.replace(/[\uFFFE\uFFFF]/g, "\uFFFD");
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 (on a character boundary), with a marker saying so. */
+export function truncateMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes <= maxBytes) return text;
+  const marker = `\n${TRUNCATION_MARKER}: the message was ${bytes} bytes; the first ${maxBytes} are kept`;
+  const kept = Buffer.from(text, "utf8")
+    .subarray(0, maxBytes)
+    .toString("utf8")
+    .replace(/\uFFFD+$/, "");
+  return `${kept}${marker}`;
+}
+
+function boundedInfo(info: unknown): unknown {
+  if (info === undefined || info === null) return null;
+  const bytes = Buffer.byteLength(JSON.stringify(info) ?? "null", "utf8");
+  if (bytes <= MAX_INFO_BYTES) return info;
+  return { [TRUNCATION_MARKER]: `info was ${bytes} bytes; at most ${MAX_INFO_BYTES} are stored` };
+}
+
+export type Prepared = { records: LogRecord[]; errors: string[] };
+
+/**
+ * Validates and normalises a batch. Ids are derived from the tenant and the line's content
+ * (flow run, task run, timestamp, level, name, message, info) plus its occurrence among identical
+ * lines of the batch, so a client that resends a batch (or re-queues a failed batch in front of
+ * newer lines) produces the same ids, hence the same keys: no duplicates. A line without a
+ * timestamp gets the receive time, so only lines that carry their own timestamp (all of the flow
+ * runner's do) are deduplicated across resends.
+ */
+export function prepare(tenantId: string, inputs: unknown[], now: string): Prepared {
+  const records: LogRecord[] = [];
+  const errors: string[] = [];
+  const seen = new Map<string, number>();
+  inputs.forEach((raw, index) => {
+    const at = `logs[${index}]`;
+    const parsed = logInput.safeParse(raw);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        errors.push(`${at}${issue.path.map((p) => `.${String(p)}`).join("")}: ${issue.message}`);
+      return;
+    }
+    const input = parsed.data;
+    const level = normalizeLevel(input.level);
+    if (!level) errors.push(`${at}.level: "${input.level}" is not one of ${LEVELS.join(", ")}`);
+    const timestamp = input.timestamp ? normalizeTimestamp(input.timestamp) : now;
+    if (!timestamp) errors.push(`${at}.timestamp: "${input.timestamp}" is not an ISO 8601 timestamp`);
+    if (!level || !timestamp) return;
+    const message = sqsSafe(input.message ?? "");
+    const name = sqsSafe(input.name ?? "");
+    const info = boundedInfo(input.info);
+    const content = [
+      tenantId,
+      input.flow_run_id,
+      input.task_run_id ?? "",
+      timestamp,
+      level,
+      name,
+      message,
+      JSON.stringify(info),
+    ].join("\u0000");
+    const occurrence = seen.get(content) ?? 0;
+    seen.set(content, occurrence + 1);
+    records.push({
+      id: deterministicId("drover-log", content, occurrence),
+      flow_run_id: input.flow_run_id.toLowerCase(),
+      task_run_id: input.task_run_id?.toLowerCase() ?? null,
+      timestamp,
+      level,
+      name,
+      message: truncateMessage(message),
+      info,
+      created: now,
+    });
+  });
+  return { records, errors };
+}
