@@ -388,6 +388,31 @@ describe("a flow run from registration to Success, with a retry and a mapped tas
   });
 });
 
+describe("retries of several task runs", () => {
+  it("keep the Running run in the queue until the last waiting task run moves on", async () => {
+    const runId = await createRun(api, { flow_id: flowId, parameters: { n: 2 } });
+    await agentSubmits(runId);
+    const { bySlug } = await runnerStarts(runId);
+    const square = taskOf(bySlug, "square-1");
+    const children = [await taskRunInfo(runId, square, 0), await taskRunInfo(runId, square, 1)];
+    for (const child of children) {
+      await setTaskRunState(child.id, child.version, state("Running"));
+      await setTaskRunState(child.id, null, state("Failed"));
+    }
+    const early = new Date(Date.now() + 1_000).toISOString();
+    const late = new Date(Date.now() + 2_000).toISOString();
+    await setTaskRunState(children[0]?.id ?? "", null, state("Retrying", { start_time: early }));
+    await setTaskRunState(children[1]?.id ?? "", null, state("Retrying", { start_time: late }));
+    expect(await poll()).toContain(runId);
+
+    await setTaskRunState(children[0]?.id ?? "", null, state("Running"));
+    expect(await poll()).toContain(runId);
+    await setTaskRunState(children[1]?.id ?? "", null, state("Running"));
+    expect(await poll()).not.toContain(runId);
+    await setFlowRunState(runId, null, state("Cancelled"));
+  });
+});
+
 describe("a failing run", () => {
   it("ends Failed with the failed task's message and no run left in the queue", async () => {
     const runId = await createRun(api, { flow_id: flowId, parameters: { n: 1 } });
@@ -545,7 +570,7 @@ describe("the agent as the client sees it", () => {
       api,
       `query { flow_run(where: { flow_id: { _eq: "${flowId}" }, agent_id: { _eq: "${agentId}" } }) { id agent { id } } }`,
     );
-    expect(data.flow_run.length).toBe(3);
+    expect(data.flow_run.length).toBe(4);
     expect(data.flow_run.every((r) => r.agent?.id === agentId)).toBe(true);
   });
 });

@@ -181,8 +181,23 @@ export async function setState(id: string, version: number | null, state: Parsed
   // A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off.
   if (isScheduled(state.type) && state.startTime)
     await FlowRun.markRetryDue(current.flow_run_id, state.startTime);
-  else if (isScheduled(current.state)) await FlowRun.clearRetryDue(current.flow_run_id);
+  else if (isScheduled(current.state)) {
+    const stillWaiting = await earliestRetryDue(current.flow_run_id, id);
+    if (stillWaiting) await FlowRun.markRetryDue(current.flow_run_id, stillWaiting);
+    else await FlowRun.clearRetryDue(current.flow_run_id);
+  }
   return written;
+}
+
+/** The earliest start time among a flow run's other task runs still waiting in a scheduled state. */
+async function earliestRetryDue(flowRunId: string, exceptId: string): Promise<string | undefined> {
+  let earliest: string | undefined;
+  for await (const run of ofFlowRun(flowRunId)) {
+    const start = run.state_start_time;
+    if (run.id === exceptId || !isScheduled(String(run.state)) || typeof start !== "string") continue;
+    if (earliest === undefined || start < earliest) earliest = start;
+  }
+  return earliest;
 }
 
 /** Cancels every unfinished task run of a flow run (when the flow run is Cancelled). */
