@@ -9,6 +9,7 @@ import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.j
 import { NotFoundError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import * as Project from "../project/index.js";
+import * as Schedule from "../schedule/index.js";
 import * as FlowGroup from "./group.js";
 import { FlowKeys } from "./keys.js";
 import {
@@ -132,6 +133,7 @@ async function register(
   ) {
     return { id: group.latest_flow_id, created: false };
   }
+  Schedule.validate(input.flow.schedule);
   const version = await FlowGroup.allocateVersion(group.id);
   const now = nowIso();
   const id = newId();
@@ -178,6 +180,7 @@ async function register(
     idempotencyKey: input.idempotency_key ?? null,
   });
   await archiveSuperseded(group.id, id, version);
+  await Schedule.sync(group.id);
   return { id, created: true };
 }
 

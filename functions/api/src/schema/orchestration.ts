@@ -2,6 +2,7 @@ import * as Agent from "#core/agent/index.js";
 import * as FlowGroup from "#core/flow/group.js";
 import * as Flow from "#core/flow/index.js";
 import * as FlowRun from "#core/flow-run/index.js";
+import * as Schedule from "#core/schedule/index.js";
 import type { Row } from "#core/query/engine.js";
 import { parseState } from "#core/state/types.js";
 import * as TaskRun from "#core/task-run/index.js";
@@ -291,21 +292,25 @@ export const orchestrationResolvers = {
       return ok;
     },
     set_schedule_active: async (_: unknown, { input }: In<{ flow_id: string }>) => {
-      await Flow.setScheduleActive(input.flow_id, true);
+      await Schedule.sync((await Flow.setScheduleActive(input.flow_id, true)).flow_group_id);
       return ok;
     },
     set_schedule_inactive: async (_: unknown, { input }: In<{ flow_id: string }>) => {
-      await Flow.setScheduleActive(input.flow_id, false);
+      const flow = await Flow.setScheduleActive(input.flow_id, false);
+      await Schedule.sync(flow.flow_group_id);
       await FlowRun.removeUnstartedAutoScheduled(input.flow_id);
       return ok;
     },
     archive_flow: async (_: unknown, { input }: In<{ flow_id: string }>) => {
-      await Flow.setArchived(input.flow_id, true);
+      const flow = await Flow.setArchived(input.flow_id, true);
+      await Schedule.sync(flow.flow_group_id);
       await FlowRun.removeUnstartedAutoScheduled(input.flow_id);
       return ok;
     },
     delete_flow: async (_: unknown, { input }: In<{ flow_id: string }>) => {
+      const flow = await Flow.requireFlow(input.flow_id);
       await Flow.remove(input.flow_id);
+      await Schedule.sync(flow.flow_group_id);
       return ok;
     },
     set_flow_group_labels: async (
@@ -340,7 +345,9 @@ export const orchestrationResolvers = {
       _: unknown,
       { input }: In<{ flow_group_id: string; schedule?: unknown }>,
     ) => {
+      Schedule.validate(input.schedule);
       await FlowGroup.set(input.flow_group_id, "schedule", input.schedule);
+      await Schedule.sync(input.flow_group_id);
       return ok;
     },
 
