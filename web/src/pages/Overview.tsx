@@ -2,11 +2,9 @@ import { useEffect, useState } from "react";
 import { graphqlUrl } from "../api/transport";
 import type { Workspace } from "../app/workspace";
 import { Link } from "../lib/router";
+import { AgentsWidget, RunsWidget } from "./OverviewWidgets";
 
-/**
- * The workspace at a glance. Until the orchestration API is served, it shows how to connect an
- * agent; the marked slots take the runs and agents widgets when their queries exist.
- */
+/** The workspace at a glance: runs and agents, then how to connect a Prefect agent. */
 export function Overview({ workspace }: { workspace: Workspace }) {
   const [apiUrl, setApiUrl] = useState<string>();
   useEffect(() => {
@@ -16,6 +14,10 @@ export function Overview({ workspace }: { workspace: Workspace }) {
   return (
     <>
       <h1>Overview</h1>
+      <div className="grid overview-grid">
+        <RunsWidget />
+        <AgentsWidget />
+      </div>
       <section className="card" aria-labelledby="connect-title">
         <h2 id="connect-title">Connect a Prefect agent to {workspace.name}</h2>
         <p>
@@ -47,19 +49,6 @@ export function Overview({ workspace }: { workspace: Workspace }) {
           <code>{workspace.id}</code>.
         </p>
       </section>
-
-      <div className="grid">
-        {/* Slot: runs by state over time (chart), upcoming and late runs, failed runs of the last 24 h. */}
-        <section className="card slot" data-slot="runs" aria-labelledby="runs-title">
-          <h2 id="runs-title">Runs</h2>
-          <p className="muted">Run activity will show here once flow runs are served by this API.</p>
-        </section>
-        {/* Slot: agents and when each last polled. */}
-        <section className="card slot" data-slot="agents" aria-labelledby="agents-title">
-          <h2 id="agents-title">Agents</h2>
-          <p className="muted">Agents polling this workspace will be listed here, with their last poll.</p>
-        </section>
-      </div>
     </>
   );
 }
