@@ -2,6 +2,7 @@ import { floorsBenchmark } from "./floors.js";
 import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
+import { schedulerBenchmark } from "./scheduler.js";
 import type { Benchmark } from "./lib/types.js";
 import { webBenchmark } from "./web.js";
 
@@ -9,6 +10,6 @@ import { webBenchmark } from "./web.js";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 /** Every benchmark, in the order `npm run bench` runs them; floors first so the others can compare. */
-const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark, webBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark, webBenchmark, schedulerBenchmark];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));
