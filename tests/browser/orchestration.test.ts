@@ -41,6 +41,11 @@ async function createRun(name: string, labels: string[] = []) {
   return data.create_flow_run.id;
 }
 
+/** A condition the page reaches on its own (polling, a mutation and a refetch); the machine may be busy. */
+function eventually<T>(read: () => T | Promise<T>) {
+  return expect.poll(read, { timeout: 15_000 });
+}
+
 async function servesLogs(): Promise<boolean> {
   const data = await call<{ __type: { fields: Array<{ name: string }> } | null }>(
     '{ __type(name: "flow_run") { fields { name } } }',
@@ -137,8 +142,8 @@ describe("orchestration pages in Chromium", () => {
   it("shows runs, failures and agents on the overview", async () => {
     const { page } = browser;
     await page.getByTestId("runs-chart").waitFor();
-    await expect.poll(() => page.getByTestId("failed-runs").textContent()).toContain("run-failed");
-    await expect.poll(() => page.locator('[data-slot="agents"]').textContent()).toContain("laptop-agent");
+    await eventually(() => page.getByTestId("failed-runs").textContent()).toContain("run-failed");
+    await eventually(() => page.locator('[data-slot="agents"]').textContent()).toContain("laptop-agent");
     expect(await page.getByTestId("failed-runs").textContent()).not.toContain("run-succeeded");
     await browser.screenshot("overview-runs");
   });
@@ -152,7 +157,7 @@ describe("orchestration pages in Chromium", () => {
     const toggle = card.getByRole("switch", { name: "Schedule" });
     expect(await toggle.getAttribute("aria-checked")).toBe("true");
     await toggle.click();
-    await expect.poll(() => toggle.getAttribute("aria-checked")).toBe("false");
+    await eventually(() => toggle.getAttribute("aria-checked")).toBe("false");
     const read = () =>
       call<{ flow_by_pk: { is_schedule_active: boolean } }>(
         "query($id: uuid!) { flow_by_pk(id: $id) { is_schedule_active } }",
@@ -160,12 +165,12 @@ describe("orchestration pages in Chromium", () => {
       );
     expect((await read()).flow_by_pk.is_schedule_active).toBe(false);
     await toggle.click();
-    await expect.poll(async () => (await read()).flow_by_pk.is_schedule_active).toBe(true);
+    await eventually(async () => (await read()).flow_by_pk.is_schedule_active).toBe(true);
 
     await card.getByRole("button", { name: "Edit labels" }).click();
     await card.getByLabel("Labels (comma-separated)").fill("etl, nightly");
     await card.getByRole("button", { name: "Save labels" }).click();
-    await expect.poll(() => card.locator(".chip").allTextContents()).toEqual(["etl", "nightly"]);
+    await eventually(() => card.locator(".chip").allTextContents()).toEqual(["etl", "nightly"]);
     const group = await call<{ flow_group_by_pk: { labels: string[] } }>(
       "query($id: uuid!) { flow_group_by_pk(id: $id) { labels } }",
       { id: flowGroupId },
@@ -180,7 +185,7 @@ describe("orchestration pages in Chromium", () => {
     await card.getByRole("button", { name: "Run now" }).click();
     const dialog = page.getByRole("dialog");
     const parameters = dialog.getByLabel("Parameters (JSON)");
-    await expect.poll(() => parameters.inputValue()).toContain('"source": "s3://bucket"');
+    await eventually(() => parameters.inputValue()).toContain('"source": "s3://bucket"');
     await parameters.fill('{"n": ');
     expect(await dialog.getByRole("button", { name: "Start run" }).isDisabled()).toBe(true);
     await parameters.fill('{"n": 7, "source": "s3://other"}');
@@ -190,7 +195,7 @@ describe("orchestration pages in Chromium", () => {
     const id = new URL(page.url()).pathname.split("/").pop() ?? "";
     const run = await call<{ flow_run_by_pk: { state: string; parameters: Data } }>(RUN_STATE, { id });
     expect(run.flow_run_by_pk).toEqual({ state: "Scheduled", parameters: { n: 7, source: "s3://other" } });
-    await expect.poll(() => page.getByTestId("run-parameters").textContent()).toContain("s3://other");
+    await eventually(() => page.getByTestId("run-parameters").textContent()).toContain("s3://other");
   });
 
   it("lists runs, filters them by state, label and flow, and pages", async () => {
@@ -199,27 +204,31 @@ describe("orchestration pages in Chromium", () => {
     const table = page.getByTestId("runs-table");
     await table.waitFor();
     const names = () => table.locator("tbody tr td:first-child").allTextContents();
-    await expect
-      .poll(names)
-      .toEqual(["manual-run", "run-to-cancel", "run-live", "run-failed", "run-succeeded"]);
+    await eventually(names).toEqual([
+      "manual-run",
+      "run-to-cancel",
+      "run-live",
+      "run-failed",
+      "run-succeeded",
+    ]);
     expect(await table.textContent()).toContain("nightly-etl");
     await browser.screenshot("runs");
 
     await page.getByLabel("State").selectOption("failed");
-    await expect.poll(names).toEqual(["run-failed"]);
+    await eventually(names).toEqual(["run-failed"]);
     expect(new URL(page.url()).searchParams.get("state")).toBe("failed");
     await page.getByLabel("State").selectOption("");
 
     await page.getByLabel("Label").fill("dev");
     await page.getByLabel("Label").press("Enter");
-    await expect.poll(names).toEqual(["run-to-cancel", "run-live"]);
+    await eventually(names).toEqual(["run-to-cancel", "run-live"]);
     await page.getByRole("button", { name: "Clear filters" }).click();
     await page.getByLabel("Flow").selectOption(flowGroupId);
-    await expect.poll(names).toHaveLength(5);
+    await eventually(names).toHaveLength(5);
     await page.getByLabel("Created").selectOption("1h");
-    await expect.poll(names).toHaveLength(5);
+    await eventually(names).toHaveLength(5);
     await page.getByRole("button", { name: "Clear filters" }).click();
-    await expect.poll(names).toHaveLength(5);
+    await eventually(names).toHaveLength(5);
 
     // Pages go by creation time (keyset): a shared link to an older page shows the same runs.
     const live = await call<{ flow_run_by_pk: { created: string } }>(
@@ -227,10 +236,10 @@ describe("orchestration pages in Chromium", () => {
       { id: runs["run-live"] },
     );
     await page.goto(`${runtime.url}/runs?before=${encodeURIComponent(live.flow_run_by_pk.created)}`);
-    await expect.poll(names).toEqual(["run-failed", "run-succeeded"]);
+    await eventually(names).toEqual(["run-failed", "run-succeeded"]);
     expect(await page.getByRole("button", { name: "Older" }).isDisabled()).toBe(true);
     await page.getByRole("button", { name: "Newest" }).click();
-    await expect.poll(names).toHaveLength(5);
+    await eventually(names).toHaveLength(5);
   });
 
   it("opens a run: task runs with mapped children grouped, a state change arriving live", async () => {
@@ -249,8 +258,8 @@ describe("orchestration pages in Chromium", () => {
     // State changes set through the API while the page is open arrive without a reload.
     await setRunState(runs["run-live"] ?? "", "Submitted");
     await setRunState(runs["run-live"] ?? "", "Running", "Started by the test's runner");
-    await expect.poll(() => page.getByTestId("run-state").textContent(), { timeout: 8000 }).toBe("Running");
-    await expect.poll(() => page.getByTestId("states").locator("li").count(), { timeout: 8000 }).toBe(3);
+    await eventually(() => page.getByTestId("run-state").textContent()).toBe("Running");
+    await eventually(() => page.getByTestId("states").locator("li").count()).toBe(3);
     expect(await page.getByTestId("states").textContent()).toContain("Started by the test's runner");
     await transform.locator("summary").click();
 
@@ -274,14 +283,14 @@ describe("orchestration pages in Chromium", () => {
         },
       });
       const logs = page.getByTestId("logs");
-      await expect.poll(() => logs.textContent(), { timeout: 15_000 }).toContain("transform[1] raised");
+      await eventually(() => logs.textContent()).toContain("transform[1] raised");
       expect(await logs.textContent()).toContain("Beginning flow run");
       expect(await logs.textContent()).not.toContain("noisy detail");
       await logsPanel.getByLabel("Level").selectOption("ERROR");
-      await expect.poll(() => logs.textContent()).not.toContain("Beginning flow run");
+      await eventually(() => logs.textContent()).not.toContain("Beginning flow run");
       expect(await logs.textContent()).toContain("transform[1] raised");
       await logsPanel.getByLabel("Level").selectOption("DEBUG");
-      await expect.poll(() => logs.textContent()).toContain("noisy detail");
+      await eventually(() => logs.textContent()).toContain("noisy detail");
     } else {
       expect(await logsPanel.textContent()).toContain("does not serve run logs yet");
     }
@@ -292,7 +301,7 @@ describe("orchestration pages in Chromium", () => {
     const dialog = page.getByRole("dialog");
     await dialog.getByLabel("New state").selectOption("Success");
     await dialog.getByRole("button", { name: "Set state" }).click();
-    await expect.poll(() => page.getByTestId("run-state").textContent()).toBe("Success");
+    await eventually(() => page.getByTestId("run-state").textContent()).toBe("Success");
     const run = await call<{ flow_run_by_pk: { state: string } }>(RUN_STATE, { id: runs["run-live"] });
     expect(run.flow_run_by_pk.state).toBe("Success");
   });
@@ -304,7 +313,7 @@ describe("orchestration pages in Chromium", () => {
     await page.getByRole("button", { name: "Cancel run" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByRole("button", { name: "Cancel run" }).click();
-    await expect.poll(() => page.getByTestId("run-state").textContent()).toBe("Cancelled");
+    await eventually(() => page.getByTestId("run-state").textContent()).toBe("Cancelled");
     const run = await call<{ flow_run_by_pk: { state: string } }>(RUN_STATE, { id: runs["run-to-cancel"] });
     expect(run.flow_run_by_pk.state).toBe("Cancelled");
     expect(await page.getByRole("button", { name: "Cancel run" }).isDisabled()).toBe(true);
@@ -316,16 +325,16 @@ describe("orchestration pages in Chromium", () => {
     await page.getByRole("heading", { name: "run-failed" }).waitFor();
     await page.getByRole("button", { name: "Restart" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Restart run" }).click();
-    await expect.poll(() => page.getByTestId("run-state").textContent()).toBe("Scheduled");
+    await eventually(() => page.getByTestId("run-state").textContent()).toBe("Scheduled");
 
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Delete run" }).click();
     await page.getByRole("heading", { name: "Flow runs" }).waitFor();
     const run = await call<{ flow_run_by_pk: unknown }>(RUN_STATE, { id: runs["run-failed"] });
     expect(run.flow_run_by_pk).toBeNull();
-    await expect
-      .poll(() => page.getByTestId("runs-table").locator("tbody tr td:first-child").allTextContents())
-      .not.toContain("run-failed");
+    await eventually(() =>
+      page.getByTestId("runs-table").locator("tbody tr td:first-child").allTextContents(),
+    ).not.toContain("run-failed");
   });
 
   it("lists agents with their last poll", async () => {

@@ -25,6 +25,12 @@ export function Shell() {
     }
   }
 
+  // On a cold load, the page's own queries start alongside the workspace's, not after it.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once, for the page the app opened on.
+  useEffect(() => {
+    matched?.page.prefetch?.(matched.params, location.search);
+  }, []);
+
   useEffect(() => {
     const title = matched?.page.title ?? "Not found";
     document.title = workspace ? `${title} · ${workspace.name} · Drover` : `${title} · Drover`;

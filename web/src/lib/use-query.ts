@@ -1,6 +1,28 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { gql } from "../api/client";
 
+/**
+ * Requests started before their page mounts (while the shell still loads the workspace), taken
+ * by the first `useQuery` asking for the same query and variables within `PREFETCH_TTL_MS`: the
+ * page's data then arrives one round trip sooner on a cold load.
+ */
+const PREFETCH_TTL_MS = 10_000;
+const prefetched = new Map<string, { promise: Promise<unknown>; at: number }>();
+
+export function prefetch(query: string, variables: Record<string, unknown> = {}): void {
+  const key = `${query}\u0000${JSON.stringify(variables)}`;
+  const promise = gql(query, variables);
+  promise.catch(() => {}); // Reported by the useQuery that takes it.
+  prefetched.set(key, { promise, at: Date.now() });
+}
+
+function takePrefetched<T>(query: string, key: string): Promise<T> | undefined {
+  const entry = prefetched.get(`${query}\u0000${key}`);
+  if (!entry) return undefined;
+  prefetched.delete(`${query}\u0000${key}`);
+  return Date.now() - entry.at < PREFETCH_TTL_MS ? (entry.promise as Promise<T>) : undefined;
+}
+
 export type QueryState<T> = {
   data: T | undefined;
   error: Error | undefined;
@@ -30,7 +52,10 @@ export function useQuery<T>(
     const controller = new AbortController();
     const id = ++latest.current;
     setLoading(true);
-    gql<T>(query, JSON.parse(key) as Record<string, unknown>, controller.signal)
+    const request =
+      takePrefetched<T>(query, key) ??
+      gql<T>(query, JSON.parse(key) as Record<string, unknown>, controller.signal);
+    request
       .then((result) => {
         if (id !== latest.current) return;
         setData(result);

@@ -3,7 +3,7 @@ import { StateBadge } from "../components/StateBadge";
 import { Empty, ErrorNotice, Loading } from "../components/status";
 import { Time } from "../components/Time";
 import { Link, navigate, useLocation } from "../lib/router";
-import { useQuery } from "../lib/use-query";
+import { prefetch, useQuery } from "../lib/use-query";
 import { CATALOG, type Catalog, type FlowRunRow, flowEntries, RUN_FIELDS } from "../orchestration/api";
 import { formatDuration } from "../orchestration/format";
 import { FAMILIES, FAMILY_ORDER } from "../orchestration/states";
@@ -44,6 +44,26 @@ function go(params: Record<string, string | undefined>, push = false) {
   navigate(`/runs${query ? `?${query}` : ""}`, { replace: !push });
 }
 
+/** The runs query's variables for the page's URL (shared by the page and its prefetch). */
+function runsVariables(search: URLSearchParams) {
+  const state = search.get("state") ?? "";
+  const flow = search.get("flow") ?? "";
+  const label = search.get("label") ?? "";
+  const before = search.get("before") ?? "";
+  const conditions: Record<string, unknown>[] = [];
+  const family = FAMILIES[state as keyof typeof FAMILIES];
+  if (family) conditions.push({ state: { _in: family.states } });
+  if (flow) conditions.push({ flow_group_id: { _eq: flow } });
+  if (before) conditions.push({ created: { _lt: before } });
+  const limit = label ? LABEL_SCAN : PAGE_SIZE + 1;
+  return { where: conditions.length ? { _and: conditions } : {}, limit };
+}
+
+export function prefetchFlowRuns(_params: Record<string, string>, search: URLSearchParams): void {
+  prefetch(RUNS, runsVariables(search));
+  prefetch(CATALOG);
+}
+
 export function FlowRuns() {
   const { search } = useLocation();
   const state = search.get("state") ?? "";
@@ -59,17 +79,9 @@ export function FlowRuns() {
     [catalog.data],
   );
 
-  const conditions: Record<string, unknown>[] = [];
-  const family = FAMILIES[state as keyof typeof FAMILIES];
-  if (family) conditions.push({ state: { _in: family.states } });
-  if (flow) conditions.push({ flow_group_id: { _eq: flow } });
-  if (before) conditions.push({ created: { _lt: before } });
-  const limit = label ? LABEL_SCAN : PAGE_SIZE + 1;
-  const runs = useQuery<{ flow_run: FlowRunRow[] }>(
-    RUNS,
-    { where: conditions.length ? { _and: conditions } : {}, limit },
-    { pollMs: before ? 30_000 : 5_000 },
-  );
+  const variables = runsVariables(search);
+  const limit = variables.limit;
+  const runs = useQuery<{ flow_run: FlowRunRow[] }>(RUNS, variables, { pollMs: before ? 30_000 : 5_000 });
 
   const page = useMemo(() => {
     const raw = runs.data?.flow_run ?? [];

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useSessionInfo } from "../app/workspace";
 import { FormDialog } from "../components/FormDialog";
 import { Async, Empty } from "../components/status";
@@ -90,11 +90,19 @@ function FlowCard({ entry, changed }: { entry: FlowEntry; changed: () => void })
   const parameters = latest.parameters ?? [];
   const labels = group.labels ?? [];
 
+  // The switch shows the state it was set to until the refetched flow agrees.
+  const [pendingActive, setPendingActive] = useState<boolean>();
+  const active = pendingActive ?? latest.is_schedule_active;
+  useEffect(() => {
+    if (pendingActive === latest.is_schedule_active) setPendingActive(undefined);
+  }, [pendingActive, latest.is_schedule_active]);
+
   const toggleSchedule = async () => {
     setBusy(true);
     setError(undefined);
     try {
-      await mutations.setScheduleActive(latest.id, !latest.is_schedule_active);
+      await mutations.setScheduleActive(latest.id, !active);
+      setPendingActive(!active);
       changed();
     } catch (reason) {
       setError(reason instanceof Error ? reason.message : String(reason));
@@ -116,13 +124,13 @@ function FlowCard({ entry, changed }: { entry: FlowEntry; changed: () => void })
             <button
               type="button"
               role="switch"
-              aria-checked={latest.is_schedule_active}
+              aria-checked={active}
               aria-label="Schedule"
-              className={`switch ${latest.is_schedule_active ? "on" : ""}`}
+              className={`switch ${active ? "on" : ""}`}
               disabled={busy}
               onClick={toggleSchedule}
             >
-              Schedule {latest.is_schedule_active ? "on" : "off"}
+              {busy ? "Saving…" : `Schedule ${active ? "on" : "off"}`}
             </button>
           ) : (
             <span className="muted small">No schedule</span>
