@@ -1,8 +1,16 @@
 import { CronExpressionParser } from "cron-parser";
 import { DateTime, IANAZone } from "luxon";
-import { RRule, type Options as RRuleOptions, Weekday } from "rrule";
+import * as rruleModule from "rrule";
 import { z } from "zod";
 import { ValidationError } from "../errors.js";
+
+// rrule 2.8's main is a UMD bundle: Node's ESM loader sees only its default export (bundlers and
+// vitest also see the named ones), so take the classes from whichever the loader gives.
+type RRuleModule = typeof rruleModule;
+const { RRule, Weekday } = ((rruleModule as unknown as { default?: RRuleModule }).default ??
+  rruleModule) as RRuleModule;
+type RRule = InstanceType<typeof RRule>;
+type RRuleOptions = rruleModule.Options;
 
 /**
  * The clocks of a Prefect 1 schedule, parsed once into typed values. Times are epoch milliseconds;
