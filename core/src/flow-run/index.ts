@@ -480,7 +480,7 @@ export async function clearRetryDue(id: string): Promise<void> {
 }
 
 export function toRun(item: Record<string, unknown>): FlowRun {
-  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
+  const { entity: _, previous_state: __, ...rest } = stripStorage(item) as Record<string, unknown>;
   return rest as unknown as FlowRun;
 }
 

@@ -35,6 +35,9 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
   const now = t.now ?? new Date().toISOString();
   const { state } = t;
   const set = [
+    // Every operand is read from the item as it was before this update, so this keeps the state
+    // being left: callers learn it from the one write instead of reading the item first.
+    "previous_state = #state",
     "version = version + :one",
     "#state = :type",
     "serialized_state = :serialized",

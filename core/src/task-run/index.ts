@@ -160,8 +160,9 @@ export async function setStates(
 }
 
 export async function setState(id: string, version: number | null, state: ParsedState): Promise<TaskRun> {
-  const current = await requireTaskRun(id);
+  if (!isUuid(id)) throw new NotFoundError(`Task run ${id} not found`);
   if (state.type === "Running") {
+    const current = await requireTaskRun(id);
     const run = await FlowRun.fromId(current.flow_run_id);
     if (run?.state !== "Running") {
       throw new ValidationError(
@@ -169,22 +170,22 @@ export async function setState(id: string, version: number | null, state: Parsed
       );
     }
   }
-  const written = toTaskRun(
-    await applyTransition({
-      entity: "task run",
-      id,
-      key: TaskRunKeys.run(useTenantId(), id),
-      version,
-      state,
-    }),
-  );
+  const item = await applyTransition({
+    entity: "task run",
+    id,
+    key: TaskRunKeys.run(useTenantId(), id),
+    version,
+    state,
+  });
+  const written = toTaskRun(item);
+  const previous = String(item.previous_state ?? "");
   // A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off.
   if (isScheduled(state.type) && state.startTime)
-    await FlowRun.markRetryDue(current.flow_run_id, state.startTime);
-  else if (isScheduled(current.state)) {
-    const stillWaiting = await earliestRetryDue(current.flow_run_id, id);
-    if (stillWaiting) await FlowRun.markRetryDue(current.flow_run_id, stillWaiting);
-    else await FlowRun.clearRetryDue(current.flow_run_id);
+    await FlowRun.markRetryDue(written.flow_run_id, state.startTime);
+  else if (isScheduled(previous)) {
+    const stillWaiting = await earliestRetryDue(written.flow_run_id, id);
+    if (stillWaiting) await FlowRun.markRetryDue(written.flow_run_id, stillWaiting);
+    else await FlowRun.clearRetryDue(written.flow_run_id);
   }
   return written;
 }
@@ -338,6 +339,6 @@ export async function removeAllOf(flowRunId: string): Promise<void> {
 }
 
 export function toTaskRun(item: Record<string, unknown>): TaskRun {
-  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
+  const { entity: _, previous_state: __, ...rest } = stripStorage(item) as Record<string, unknown>;
   return rest as unknown as TaskRun;
 }
