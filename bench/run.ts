@@ -4,12 +4,20 @@ import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import { schedulerBenchmark } from "./scheduler.js";
 import type { Benchmark } from "./lib/types.js";
+import { orchestrationBenchmark } from "./orchestration.js";
 import { webBenchmark } from "./web.js";
 
 // The SDK's "upgrade to Node 22" notice would interleave with the progress lines on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 /** Every benchmark, in the order `npm run bench` runs them; floors first so the others can compare. */
-const BENCHMARKS: readonly Benchmark[] = [floorsBenchmark, bundlesBenchmark, kvBenchmark, webBenchmark, schedulerBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  floorsBenchmark,
+  bundlesBenchmark,
+  kvBenchmark,
+  orchestrationBenchmark,
+  webBenchmark,
+  schedulerBenchmark,
+];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));

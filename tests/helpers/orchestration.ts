@@ -1,103 +1,15 @@
-import { gzipSync } from "node:zlib";
 import { expect } from "vitest";
 import type { LocalRuntime } from "../../local/src/runtime.js";
+import { compress } from "./prefect-flow.js";
 import { client, type GraphQLResponse } from "./runtime.js";
+
+export { compress, pipelineFlow, state } from "./prefect-flow.js";
 
 /**
  * Fixtures for the orchestration tests: serialized flows shaped as Prefect 1.4.1 serializes them,
  * their compressed form, the client's request texts, and a GraphQL caller that fails loudly.
  */
 export type Api = ReturnType<typeof client>;
-
-const VERSION = "1.4.1";
-
-function task(slug: string, options: { maxRetries?: number; type?: string } = {}) {
-  return {
-    slug,
-    name: slug.replace(/-\d+$/, ""),
-    type: options.type ?? "prefect.tasks.core.function.FunctionTask",
-    max_retries: options.maxRetries ?? 0,
-    retry_delay: options.maxRetries ? 1 : null,
-    trigger: { fn: "prefect.triggers.all_successful", kwargs: {} },
-    tags: [],
-    auto_generated: false,
-    cache_key: null,
-    inputs: {},
-    outputs: "typing.Any",
-    __version__: VERSION,
-  };
-}
-
-function edge(upstream: string, downstream: string, key: string | null, mapped = false) {
-  return {
-    upstream_task: { slug: upstream, __version__: VERSION },
-    downstream_task: { slug: downstream, __version__: VERSION },
-    key,
-    mapped,
-    flattened: false,
-    __version__: VERSION,
-  };
-}
-
-/**
- * A flow with a required parameter `n`, three chained tasks (extract → transform → load, transform
- * may retry) and a task mapped over transform's output (square).
- */
-export function pipelineFlow(name: string, options: { labels?: string[]; extraTasks?: number } = {}) {
-  const extra = Array.from({ length: options.extraTasks ?? 0 }, (_, i) => task(`extra-${i + 1}`));
-  return {
-    name,
-    type: "prefect.core.flow.Flow",
-    schedule: null,
-    parameters: [
-      {
-        name: "n",
-        slug: "n",
-        required: true,
-        default: null,
-        type: "prefect.core.parameter.Parameter",
-        __version__: VERSION,
-      },
-    ],
-    tasks: [
-      task("n", { type: "prefect.core.parameter.Parameter" }),
-      task("extract-1"),
-      task("transform-1", { maxRetries: 2 }),
-      task("load-1"),
-      task("square-1"),
-      ...extra,
-    ],
-    edges: [
-      edge("n", "extract-1", "n"),
-      edge("extract-1", "transform-1", "data"),
-      edge("transform-1", "load-1", "data"),
-      edge("transform-1", "square-1", "x", true),
-    ],
-    reference_tasks: [],
-    environment: null,
-    run_config: { type: "UniversalRun", labels: options.labels ?? [], env: null, __version__: VERSION },
-    storage: { type: "Local", directory: "/tmp/flows", flows: { [name]: `/tmp/flows/${name}.py` } },
-    __version__: VERSION,
-  };
-}
-
-/** base64 of gzip of the flow JSON, as `create_flow_from_compressed_string` expects. */
-export function compress(flow: unknown): string {
-  return gzipSync(Buffer.from(JSON.stringify(flow))).toString("base64");
-}
-
-/** A Prefect-serialized state as the client sends it. */
-export function state(type: string, extra: Record<string, unknown> = {}) {
-  return {
-    type,
-    message: `${type}.`,
-    context: { tags: [] },
-    cached_inputs: {},
-    _result: { type: "NoResultType", __version__: VERSION },
-    __version__: VERSION,
-    ...extra,
-  };
-}
 
 export const Q = {
   createProject: "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
@@ -152,7 +64,7 @@ export async function fails(
 
 /** A client with the headers the Prefect client sends once it knows its tenant. */
 export function prefectClient(runtime: Pick<LocalRuntime, "graphqlUrl">, key: string, tenantId: string): Api {
-  return client(runtime, key, { "X-PREFECT-TENANT-ID": tenantId, "X-PREFECT-CORE-VERSION": VERSION });
+  return client(runtime, key, { "X-PREFECT-TENANT-ID": tenantId, "X-PREFECT-CORE-VERSION": "1.4.1" });
 }
 
 export async function createProject(api: Api, name: string): Promise<string> {

@@ -1,0 +1,119 @@
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+
+/**
+ * Counts what the application asks of DynamoDB, with a middleware on the document client it uses
+ * (the bench runs the API in-process, so every request of the code under test passes here):
+ * items read (GetItem found, Query/Scan items evaluated, BatchGetItem items returned) and items
+ * written (Put/Update/Delete = 1, BatchWriteItem = its requests, TransactWriteItems = its actions),
+ * with write units estimated as DynamoDB bills them: ⌈item KB⌉ for the table plus the same for each
+ * GSI the item carries keys of, doubled inside transactions. Updates are counted from their input
+ * (the index keys they set); items are sized as JSON of their attributes, close to DynamoDB's sizing.
+ */
+export type DynamoCounts = {
+  requests: number;
+  itemsRead: number;
+  itemsWritten: number;
+  writeUnits: number;
+  byCommand: Record<string, number>;
+};
+
+const INDEX_KEYS = ["gsi1pk", "gsi2pk", "gsi3pk", "ready_pk"];
+
+function empty(): DynamoCounts {
+  return { requests: 0, itemsRead: 0, itemsWritten: 0, writeUnits: 0, byCommand: {} };
+}
+
+function units(item: Record<string, unknown> | undefined): number {
+  if (!item) return 1;
+  const kb = Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item)) / 1024));
+  const indexes = INDEX_KEYS.filter((key) => key in item).length;
+  return kb * (1 + indexes);
+}
+
+function updateUnits(input: Record<string, unknown>): number {
+  const values = JSON.stringify(input.ExpressionAttributeValues ?? {});
+  const expression = String(input.UpdateExpression ?? "");
+  const indexes = INDEX_KEYS.filter((key) => expression.includes(`${key} =`)).length;
+  return Math.max(1, Math.ceil(Buffer.byteLength(values) / 1024)) * (1 + indexes);
+}
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+export class DynamoCounter {
+  #counts = empty();
+
+  constructor(client: DynamoDBDocumentClient) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        this.#record(String(context.commandName ?? "unknown"), args.input as Input, result.output as Output);
+        return result;
+      },
+      { step: "initialize", name: "droverBenchCounter", override: true },
+    );
+  }
+
+  #record(command: string, input: Input, output: Output): void {
+    const c = this.#counts;
+    const name = command.replace(/Command$/, "");
+    c.requests++;
+    c.byCommand[name] = (c.byCommand[name] ?? 0) + 1;
+    switch (name) {
+      case "GetItem":
+      case "Get":
+        c.itemsRead += output.Item ? 1 : 0;
+        break;
+      case "Query":
+      case "Scan":
+        c.itemsRead += Number(output.ScannedCount ?? output.Count ?? 0);
+        break;
+      case "BatchGetItem":
+      case "BatchGet":
+        for (const items of Object.values((output.Responses ?? {}) as Record<string, unknown[]>))
+          c.itemsRead += items.length;
+        break;
+      case "PutItem":
+      case "Put":
+        c.itemsWritten++;
+        c.writeUnits += units(input.Item as Record<string, unknown>);
+        break;
+      case "UpdateItem":
+      case "Update":
+        c.itemsWritten++;
+        c.writeUnits += updateUnits(input);
+        break;
+      case "DeleteItem":
+      case "Delete":
+        c.itemsWritten++;
+        c.writeUnits += 1;
+        break;
+      case "BatchWriteItem":
+      case "BatchWrite": {
+        for (const requests of Object.values((input.RequestItems ?? {}) as Record<string, Input[]>)) {
+          for (const request of requests) {
+            c.itemsWritten++;
+            const put = request.PutRequest as { Item?: Record<string, unknown> } | undefined;
+            c.writeUnits += units(put?.Item);
+          }
+        }
+        break;
+      }
+      case "TransactWriteItems":
+      case "TransactWrite":
+        for (const action of (input.TransactItems ?? []) as Input[]) {
+          c.itemsWritten++;
+          const put = action.Put as { Item?: Record<string, unknown> } | undefined;
+          c.writeUnits += 2 * (put ? units(put.Item) : 1);
+        }
+        break;
+    }
+  }
+
+  /** The counts since the last call, and a fresh start. */
+  take(): DynamoCounts {
+    const counts = this.#counts;
+    this.#counts = empty();
+    return counts;
+  }
+}

@@ -1,0 +1,340 @@
+import { useDynamo } from "#core/dynamo/client.js";
+import { ApiKey, asTenant, Workspace } from "#core/index.js";
+import { startLocalRuntime } from "../local/src/runtime.js";
+import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js";
+import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
+import { getFloors } from "./floors.js";
+import { DynamoCounter, type DynamoCounts } from "./lib/dynamo-counter.js";
+import { throughputFigure } from "./lib/figures.js";
+import { floorOf } from "./lib/floor.js";
+import { measure, type Operation } from "./lib/measure.js";
+import { summarizeLatencies } from "./lib/stats.js";
+import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
+
+/**
+ * The orchestration API over HTTP as agents and flow runners use it, on the local runtime (in this
+ * process) and the same DynamoDB Local as the floors:
+ * - task run state transitions per second at the run's concurrency (the task runner's Running with
+ *   its version, then Success with `version: null`, one task run per worker) vs the raw
+ *   version-locked UpdateItem floor;
+ * - `get_runs_in_queue` latency and DynamoDB items read per call with 1,000 and then 100,000 runs
+ *   stored in the polled workspace, among 10 workspaces each with runs waiting;
+ * - `create_flow_run` per second for a flow of 20 tasks, and the writes each created run costs.
+ * The stored runs are finished runs written with BatchWriteItem in the shape core writes
+ * (tests/helpers/seed-runs.ts): creating 100,000 through the API would take most of an hour here.
+ */
+const STORED_RUNS = Number(process.env.DROVER_BENCH_STORED_RUNS ?? 100_000);
+const SMALL_STORE = 1_000;
+const WORKSPACES = 10;
+const READY_PER_WORKSPACE = 30;
+const QUEUE_SAMPLES = 200;
+const WRITE_SAMPLES = 20;
+
+type Gql = (
+  query: string,
+  variables?: unknown,
+  headers?: Record<string, string>,
+) => Promise<Record<string, unknown>>;
+
+function graphqlClient(url: string, key: string): Gql {
+  return async (query, variables = {}, headers = {}) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
+      body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
+    });
+    const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+    if (response.status !== 200 || body.errors)
+      throw new Error(`GraphQL: ${JSON.stringify(body.errors ?? body)}`);
+    return body.data ?? {};
+  };
+}
+
+const M = {
+  project: "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
+  flow: "mutation($input: create_flow_from_compressed_string_input!) { create_flow_from_compressed_string(input: $input) { id } }",
+  run: "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }",
+  flowStates:
+    "mutation($input: set_flow_run_states_input!) { set_flow_run_states(input: $input) { states { status } } }",
+  taskStates:
+    "mutation($input: set_task_run_states_input!) { set_task_run_states(input: $input) { states { status } } }",
+  agent: "mutation($input: register_agent_input!) { register_agent(input: $input) { id } }",
+  queue: "mutation($input: get_runs_in_queue_input!) { get_runs_in_queue(input: $input) { flow_run_ids } }",
+};
+
+type BenchSpace = { tenantId: string; gql: Gql; flowId: string; target: SeedTarget; agentId: string };
+
+async function setUpWorkspace(url: string, tenantId: string, key: string, tasks: number, labels: string[]) {
+  const gql = graphqlClient(url, key);
+  const project = (await gql(M.project, { input: { name: "bench" } })).create_project as { id: string };
+  const flow = pipelineFlow(`bench-${tasks}`, { labels, extraTasks: Math.max(0, tasks - 5) });
+  const created = (
+    await gql(M.flow, {
+      input: { project_id: project.id, serialized_flow: compress(flow), set_schedule_active: false },
+    })
+  ).create_flow_from_compressed_string as { id: string };
+  const read = (await gql(`query { flow_by_pk(id: "${created.id}") { flow_group_id } }`)).flow_by_pk as {
+    flow_group_id: string;
+  };
+  const agent = (
+    await gql(M.agent, { input: { type: "LocalAgent", name: "bench", labels, tenant_id: tenantId } })
+  ).register_agent as { id: string };
+  return {
+    tenantId,
+    gql,
+    flowId: created.id,
+    agentId: agent.id,
+    target: { tenantId, flowId: created.id, flowGroupId: read.flow_group_id, projectId: project.id },
+  } satisfies BenchSpace;
+}
+
+async function newWorkspace(url: string, name: string, tasks: number, labels: string[]): Promise<BenchSpace> {
+  const tenant = await Workspace.create({ name });
+  const key = await asTenant(tenant.id, () => ApiKey.create({ name: "bench" }));
+  return setUpWorkspace(url, tenant.id, key.secret, tasks, labels);
+}
+
+export const orchestrationBenchmark: Benchmark = {
+  name: "orchestration",
+  description: "Task run transitions, get_runs_in_queue over 100k stored runs, create_flow_run (20 tasks)",
+  run: async (context) => {
+    const floors = await getFloors(context);
+    const dynamo = await context.environment.dynamo();
+    const runtime = await startLocalRuntime({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: undefined,
+      dynamoEndpoint: dynamo.endpoint,
+      namePrefix: "drover-bench-orchestration",
+      schedulerIntervalMs: 3_600_000,
+    });
+    const counter = new DynamoCounter(useDynamo());
+    const figures: Figure[] = [];
+    const record = (figure: Figure) => {
+      figures.push(figure);
+      const ratio = figure.floor ? ` (${(figure.value / figure.floor.value).toFixed(2)}x floor)` : "";
+      context.log(`  ${figure.label}: ${figure.value.toFixed(2)} ${figure.unit}${ratio}`);
+    };
+    try {
+      const url = runtime.graphqlUrl;
+      await transitions(context, url, floors["dynamodb.update_versioned.concurrent"], record);
+      await createRuns(context, url, counter, record);
+      await queue(context, url, dynamo, counter, record);
+      return figures;
+    } finally {
+      await runtime.stop();
+    }
+  },
+};
+
+async function transitions(
+  context: BenchContext,
+  url: string,
+  floor: Figure,
+  record: (figure: Figure) => void,
+): Promise<void> {
+  const n = context.options.concurrency;
+  const ws = await newWorkspace(url, "bench-transitions", 5, []);
+  // One Running flow run per worker, and in it the task run that worker moves.
+  const taskRuns: Array<{ id: string; version: number }> = [];
+  for (let worker = 0; worker < n; worker++) {
+    const run = (await ws.gql(M.run, { input: { flow_id: ws.flowId, parameters: { n: worker } } }))
+      .create_flow_run as {
+      id: string;
+    };
+    await ws.gql(M.flowStates, {
+      input: { states: [{ flow_run_id: run.id, version: null, state: state("Running") }] },
+    });
+    const read = (
+      await ws.gql(
+        `query { flow_run_by_pk(id: "${run.id}") { task_runs(where: { map_index: { _eq: -1 } }) { id version } } }`,
+      )
+    ).flow_run_by_pk as { task_runs: Array<{ id: string; version: number }> };
+    const first = read.task_runs[0];
+    if (!first) throw new Error("the run has no task runs");
+    taskRuns.push({ ...first });
+  }
+  // The task runner's pair: Running with the version it read, then the final state unconditionally.
+  const transition: Operation = async (worker) => {
+    const taskRun = taskRuns[worker];
+    if (!taskRun) throw new Error(`no task run for worker ${worker}`);
+    const running = taskRun.version % 2 === 1;
+    await ws.gql(M.taskStates, {
+      input: {
+        states: [
+          running
+            ? { task_run_id: taskRun.id, version: taskRun.version, state: state("Running") }
+            : { task_run_id: taskRun.id, version: null, state: state("Success") },
+        ],
+      },
+    });
+    taskRun.version++;
+    return undefined;
+  };
+  await measure(transition, { concurrency: n, durationMs: 3000 });
+  const measured = await measure(transition, {
+    concurrency: n,
+    durationMs: context.options.durationMs,
+    warmupMs: context.options.warmupMs,
+  });
+  record(
+    throughputFigure(
+      "orchestration.task_run_transition.concurrent",
+      `set_task_run_states (Running with version / Success with null), ${n} concurrent`,
+      measured,
+      "ops/s",
+      { floor: floorOf(floor), note: "target: at least 0.5 of the floor" },
+    ),
+  );
+}
+
+async function createRuns(
+  context: BenchContext,
+  url: string,
+  counter: DynamoCounter,
+  record: (figure: Figure) => void,
+): Promise<void> {
+  const n = context.options.concurrency;
+  const ws = await newWorkspace(url, "bench-create", 20, []);
+  const create = async (sequence: number) => {
+    // As the Prefect client does: an idempotency key on every run.
+    await ws.gql(M.run, {
+      input: {
+        flow_id: ws.flowId,
+        parameters: { n: sequence },
+        context: {},
+        idempotency_key: `bench-${sequence}`,
+      },
+    });
+  };
+  counter.take();
+  for (let i = 0; i < WRITE_SAMPLES; i++) await create(1_000_000 + i);
+  const counts = counter.take();
+  const perRun = (value: number) => value / WRITE_SAMPLES;
+  const measured = await measure(
+    async (_worker, sequence) => {
+      await create(sequence);
+      return undefined;
+    },
+    { concurrency: n, durationMs: context.options.durationMs, warmupMs: context.options.warmupMs },
+  );
+  record(
+    throughputFigure(
+      "orchestration.create_flow_run.concurrent",
+      `create_flow_run (20 tasks), ${n} concurrent`,
+      measured,
+    ),
+  );
+  record({
+    key: "orchestration.create_flow_run.items_written",
+    label: "create_flow_run (20 tasks): DynamoDB items written per run",
+    value: perRun(counts.itemsWritten),
+    unit: "items",
+    note: describe(counts, WRITE_SAMPLES),
+  });
+  record({
+    key: "orchestration.create_flow_run.write_units",
+    label: "create_flow_run (20 tasks): DynamoDB write units per run (table + GSIs, estimated)",
+    value: perRun(counts.writeUnits),
+    unit: "WCU",
+  });
+}
+
+function describe(counts: DynamoCounts, per: number): string {
+  return Object.entries(counts.byCommand)
+    .map(([command, count]) => `${command} ${(count / per).toFixed(1)}`)
+    .join(", ");
+}
+
+async function queue(
+  context: BenchContext,
+  url: string,
+  dynamo: Awaited<ReturnType<BenchContext["environment"]["dynamo"]>>,
+  counter: DynamoCounter,
+  record: (figure: Figure) => void,
+): Promise<void> {
+  const labels = ["bench"];
+  const spaces: BenchSpace[] = [];
+  for (let w = 0; w < WORKSPACES; w++) spaces.push(await newWorkspace(url, `bench-queue-${w}`, 1, labels));
+  const polled = spaces[0];
+  if (!polled) throw new Error("no workspace");
+  context.log(
+    `  queue: ${WORKSPACES} workspaces, ${READY_PER_WORKSPACE} ready runs and ${SMALL_STORE} stored runs each`,
+  );
+  await Promise.all(
+    spaces.map(async (ws) => {
+      for (let i = 0; i < READY_PER_WORKSPACE; i++)
+        await ws.gql(M.run, { input: { flow_id: ws.flowId, parameters: { n: i } } });
+      // Runs scheduled for later sit in the ready index past `before`: never read.
+      const later = new Date(Date.now() + 3600_000).toISOString();
+      for (let i = 0; i < 10; i++)
+        await ws.gql(M.run, {
+          input: { flow_id: ws.flowId, parameters: { n: i }, scheduled_start_time: later },
+        });
+    }),
+  );
+  for (const ws of spaces) {
+    await seedFinishedRuns(
+      dynamo.client,
+      dynamo.config.tables.main,
+      ws.target,
+      SMALL_STORE - READY_PER_WORKSPACE - 10,
+    );
+  }
+
+  const poll = async () => {
+    const data = await polled.gql(
+      M.queue,
+      { input: { before: new Date(Date.now() + 10_000).toISOString(), labels, tenant_id: polled.tenantId } },
+      { "X-PREFECT-AGENT-ID": polled.agentId },
+    );
+    const ids = (data.get_runs_in_queue as { flow_run_ids: string[] }).flow_run_ids;
+    if (ids.length !== 25) throw new Error(`get_runs_in_queue returned ${ids.length} runs, expected 25`);
+  };
+  const sample = async (stored: number) => {
+    for (let i = 0; i < 20; i++) await poll();
+    const latencies: number[] = [];
+    let itemsRead = 0;
+    let requests = 0;
+    for (let i = 0; i < QUEUE_SAMPLES; i++) {
+      counter.take();
+      const begin = performance.now();
+      await poll();
+      latencies.push(performance.now() - begin);
+      const counts = counter.take();
+      itemsRead += counts.itemsRead;
+      requests += counts.requests;
+    }
+    const latency = summarizeLatencies(latencies);
+    const label = `get_runs_in_queue (25 of ${READY_PER_WORKSPACE} ready, ${stored.toLocaleString("en")} runs stored, ${WORKSPACES} workspaces), sequential`;
+    for (const percentile of ["p50", "p99"] as const) {
+      record({
+        key: `orchestration.get_runs_in_queue.${stored}.${percentile}`,
+        label: `${label}: ${percentile} latency`,
+        value: latency[percentile],
+        unit: "ms",
+        latencyMs: latency,
+      });
+    }
+    record({
+      key: `orchestration.get_runs_in_queue.${stored}.items_read`,
+      label: `${label}: DynamoDB items read per call`,
+      value: itemsRead / QUEUE_SAMPLES,
+      unit: "items",
+      note: `${(requests / QUEUE_SAMPLES).toFixed(1)} DynamoDB requests per call`,
+    });
+  };
+  await sample(SMALL_STORE);
+
+  const started = performance.now();
+  context.log(
+    `  queue: seeding ${(STORED_RUNS - SMALL_STORE).toLocaleString("en")} more finished runs (BatchWriteItem)`,
+  );
+  await seedFinishedRuns(dynamo.client, dynamo.config.tables.main, polled.target, STORED_RUNS - SMALL_STORE, {
+    firstIndex: SMALL_STORE,
+    concurrency: 16,
+    createdBefore: new Date(Date.now() - 86_400_000),
+  });
+  context.log(`  queue: seeded in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  await sample(STORED_RUNS);
+}
