@@ -4,6 +4,7 @@ import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import { schedulerBenchmark } from "./scheduler.js";
 import type { Benchmark } from "./lib/types.js";
+import { logsBenchmark } from "./logs.js";
 import { orchestrationBenchmark } from "./orchestration.js";
 import { webBenchmark } from "./web.js";
 
@@ -16,6 +17,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   bundlesBenchmark,
   kvBenchmark,
   orchestrationBenchmark,
+  logsBenchmark,
   webBenchmark,
   schedulerBenchmark,
 ];
