@@ -4,6 +4,19 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { z } from "zod";
 import { handleLogMessage } from "./log-records.js";
 
+/**
+ * The ingestion queue's consumer. What goes through the queue, and why only that:
+ * - `log` (run logs): high volume, bursty, read seconds later at the earliest: queued by
+ *   write_run_logs, stored here.
+ * - Flow and task run state history entries stay synchronous: each is written with its
+ *   version-locked transition under a deterministic key, and the flow runner and the dashboard
+ *   read `states` right after setting one.
+ * - Heartbeats stay synchronous too: each is one UpdateItem on the run item (no dearer than a
+ *   SendMessage), the API must tell a caller its run does not exist, and the zombie and lazarus
+ *   checks read the heartbeat, which a queue would make late by the consumer's lag. The first
+ *   candidate to move if write volume demands it: task run heartbeats (one per running task every
+ *   30 s, last write wins, so a consumer could coalesce a batch into one write per run).
+ */
 const logger = new Logger({ serviceName: "drover-ingest" });
 const processor = new BatchProcessor(EventType.SQS);
 
