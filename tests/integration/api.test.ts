@@ -202,3 +202,15 @@ describe("bad input", () => {
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
   });
 });
+
+describe("errors from scalars in variables", () => {
+  it("say which input field was wrong and keep the scalar's code", async () => {
+    const res = await client(runtime, keyA)(
+      "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }",
+      { input: { flow_id: "not-a-uuid" } },
+    );
+    expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(res.errors?.[0]?.message).toMatch(/input\.flow_id/);
+    expect(res.errors?.[0]?.message).toMatch(/UUID/);
+  });
+});

@@ -7,11 +7,6 @@ import { buildSchema } from "./schema/index.js";
 const logger = new Logger({ serviceName: "drover-api" });
 
 /**
- * Domain errors keep their message and carry `extensions.code`; anything else is a bug, logged
- * with its stack and answered as "Unexpected error." so no internals leak. This is the one place
- * where domain errors become GraphQL errors.
- */
-/**
  * graphql is a dual CJS/ESM package: yoga's copy and ours can be different module instances, so
  * errors are recognised by shape, never with `instanceof GraphQLError`.
  */
@@ -19,6 +14,11 @@ function isGraphQLError(error: unknown): error is GraphQLError {
   return error instanceof Error && error.name === "GraphQLError" && "extensions" in error;
 }
 
+/**
+ * Domain errors keep their message and carry `extensions.code`; anything else is a bug, logged
+ * with its stack and answered as "Unexpected error." so no internals leak. This is the one place
+ * where domain errors become GraphQL errors.
+ */
 export function maskError(error: unknown, message: string): Error {
   const original = isGraphQLError(error) ? (error.originalError ?? error) : error;
   const location = isGraphQLError(error) ? { nodes: error.nodes, path: error.path } : {};
@@ -26,7 +26,12 @@ export function maskError(error: unknown, message: string): Error {
     return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
   }
   if (isGraphQLError(original)) {
-    // Thrown by our own scalars with a code, or by graphql-js validation: safe to show.
+    // Thrown by our own scalars with a code, or by graphql-js validation: safe to show. When
+    // graphql-js wrapped a scalar's error while coercing variables, its own message says where
+    // (`Variable "$input" got invalid value ... at "input.logs[0].flow_run_id"`): keep that.
+    if (original.extensions?.code && original !== error && isGraphQLError(error)) {
+      return new GraphQLError(error.message, { ...location, extensions: { code: original.extensions.code } });
+    }
     return original.extensions?.code
       ? original
       : new GraphQLError(original.message, {
