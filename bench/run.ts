@@ -2,10 +2,10 @@ import { floorsBenchmark } from "./floors.js";
 import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
-import { schedulerBenchmark } from "./scheduler.js";
 import type { Benchmark } from "./lib/types.js";
 import { logsBenchmark } from "./logs.js";
 import { orchestrationBenchmark } from "./orchestration.js";
+import { schedulerBenchmark } from "./scheduler.js";
 import { webBenchmark } from "./web.js";
 
 // The SDK's "upgrade to Node 22" notice would interleave with the progress lines on Node 20.
