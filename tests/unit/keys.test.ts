@@ -26,7 +26,6 @@ describe("storage keys", () => {
       FlowRunKeys.run(T, "r").pk,
       TaskRunKeys.run(T, "tr").pk,
       FlowRunKeys.ready(T, "2026-01-01T00:00:00.000Z", "r").ready_pk,
-      FlowRunKeys.idempotency(T, "f", "k").pk,
     ];
     for (const key of keys) expect(key.startsWith(`${T}#`)).toBe(true);
   });

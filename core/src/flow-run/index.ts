@@ -8,7 +8,7 @@ import { batchGet, queryAll, queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
-import { isUuid, newId, nowIso } from "../ids.js";
+import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import { applyTransition } from "../state/transition.js";
 import {
   isFinished,
@@ -140,28 +140,10 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
     labelsFrom(flow.environment) ??
     [];
 
-  const id = newId();
-  if (input.idempotency_key) {
-    try {
-      await useDynamo().send(
-        new PutCommand({
-          TableName: mainTable(),
-          Item: { ...FlowRunKeys.idempotency(t, flow.id, input.idempotency_key), flow_run_id: id },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const existing = await useDynamo().send(
-        new GetCommand({
-          TableName: mainTable(),
-          Key: FlowRunKeys.idempotency(t, flow.id, input.idempotency_key),
-          ConsistentRead: true,
-        }),
-      );
-      return { id: String(existing.Item?.flow_run_id), created: false };
-    }
-  }
+  // With an idempotency key the run's id is derived from (flow, key): a repeat, a retry after a
+  // crash half-way, or a concurrent twin all name the same run, which one conditional put creates.
+  const id = input.idempotency_key ? idempotentRunId(t, flow.id, input.idempotency_key) : newId();
+  if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   const now = nowIso();
   const state = serverState("Scheduled", "Flow run scheduled.", scheduledStart);
@@ -195,22 +177,29 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
   const tasks = await Flow.tasksOf(flow.id);
   await TaskRun.precreate(id, tasks, now);
-  await useDynamo().send(
-    new PutCommand({
-      TableName: mainTable(),
-      Item: {
-        ...FlowRunKeys.run(t, id),
-        ...FlowRunKeys.ofFlow(t, flow.id, now, id),
-        ...FlowRunKeys.ofGroup(t, flow.flow_group_id, scheduledStart, id),
-        ...FlowRunKeys.ofTenant(t, now, id),
-        ...FlowRunKeys.ready(t, scheduledStart, id),
-        entity: "flow-run",
-        ...run,
-        // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
-        start_time: undefined,
-      },
-    }),
-  );
+  try {
+    await useDynamo().send(
+      new PutCommand({
+        TableName: mainTable(),
+        ConditionExpression: "attribute_not_exists(pk)",
+        Item: {
+          ...FlowRunKeys.run(t, id),
+          ...FlowRunKeys.ofFlow(t, flow.id, now, id),
+          ...FlowRunKeys.ofGroup(t, flow.flow_group_id, scheduledStart, id),
+          ...FlowRunKeys.ofTenant(t, now, id),
+          ...FlowRunKeys.ready(t, scheduledStart, id),
+          entity: "flow-run",
+          ...run,
+          // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
+          start_time: undefined,
+        },
+      }),
+    );
+  } catch (error) {
+    // Only reachable with an idempotency key (random ids do not collide): the twin won.
+    if (error instanceof ConditionalCheckFailedException) return { id, created: false };
+    throw error;
+  }
   await useDynamo().send(
     new PutCommand({
       TableName: mainTable(),
@@ -231,6 +220,11 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
     }),
   );
   return { id, created: true };
+}
+
+/** The id of the run a flow's idempotency key stands for (keys never expire). */
+export function idempotentRunId(tenantId: string, flowId: string, idempotencyKey: string): string {
+  return deterministicId("flow-run", tenantId, flowId, idempotencyKey);
 }
 
 export async function fromId(id: string): Promise<FlowRun | undefined> {
@@ -358,14 +352,6 @@ export async function remove(id: string): Promise<void> {
   });
   for (const item of history) {
     await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }));
-  }
-  if (run.idempotency_key) {
-    await useDynamo().send(
-      new DeleteCommand({
-        TableName: mainTable(),
-        Key: FlowRunKeys.idempotency(t, run.flow_id, run.idempotency_key),
-      }),
-    );
   }
   await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id) }));
 }

@@ -9,7 +9,8 @@ import { key } from "../dynamo/keys.js";
  *   runs of a tenant:      gsi3pk `<t>#flow-runs`           gsi3sk `<created ISO>#<id>`
  *   ready for agents:      ready_pk `<t>#ready`  ready_sk `<start ISO>#<id>`  (sparse: only while an agent should act)
  * - state history entry:   pk `<t>#flow-run#<id>`   sk `state#<version padded>`
- * - idempotency lock:      pk `<t>#flow#<flowId>#idem#<key>`  sk `lock` (never expires)
+ * A run created with an idempotency key has an id derived from (tenant, flow, key), so the
+ * run item itself is the lock: no separate item, and no lock without its run after a crash.
  */
 export const FlowRunKeys = {
   run: (t: string, id: string) => ({ pk: key(t, "flow-run", id), sk: "flow-run" }),
@@ -33,9 +34,5 @@ export const FlowRunKeys = {
   stateEntry: (t: string, id: string, version: number) => ({
     pk: key(t, "flow-run", id),
     sk: key("state", version.toString().padStart(10, "0")),
-  }),
-  idempotency: (t: string, flowId: string, idempotencyKey: string) => ({
-    pk: key(t, "flow", flowId, "idem", idempotencyKey),
-    sk: "lock",
   }),
 };
