@@ -9,7 +9,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
-import { applyTransition } from "../state/transition.js";
+import { applyTransition, type Transition } from "../state/transition.js";
 import {
   isFinished,
   isRunning,
@@ -19,7 +19,7 @@ import {
   serverState,
 } from "../state/types.js";
 import * as TaskRun from "../task-run/index.js";
-import { FlowRunKeys } from "./keys.js";
+import { FlowRunKeys, watchFor } from "./keys.js";
 import { generateRunName } from "./names.js";
 
 export type FlowRun = {
@@ -188,6 +188,7 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
           ...FlowRunKeys.ofGroup(t, flow.flow_group_id, scheduledStart, id),
           ...FlowRunKeys.ofTenant(t, now, id),
           ...FlowRunKeys.ready(t, scheduledStart, id),
+          ...FlowRunKeys.watch("scheduled", t, scheduledStart, id),
           entity: "flow-run",
           ...run,
           // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
@@ -262,9 +263,18 @@ export async function setStates(updates: StateUpdate[]): Promise<StateResult[]> 
   return results;
 }
 
-export async function setState(id: string, version: number | null, state: ParsedState): Promise<FlowRun> {
+/** What the scheduler's health checks add to a transition (core/src/schedule/health.ts). */
+export type SetStateOptions = Pick<Transition, "set" | "condition" | "now">;
+
+export async function setState(
+  id: string,
+  version: number | null,
+  state: ParsedState,
+  options: SetStateOptions = {},
+): Promise<FlowRun> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
   const t = useTenantId();
+  const now = options.now ?? nowIso();
   const written = toRun(
     await applyTransition({
       entity: "flow run",
@@ -272,7 +282,10 @@ export async function setState(id: string, version: number | null, state: Parsed
       key: FlowRunKeys.run(t, id),
       version,
       state,
-      ready: isScheduled(state.type) ? FlowRunKeys.ready(t, state.startTime ?? nowIso(), id) : "remove",
+      ready: isScheduled(state.type) ? FlowRunKeys.ready(t, state.startTime ?? now, id) : "remove",
+      watch: watchFor(t, id, state.type, state.startTime, now),
+      ...options,
+      now,
     }),
   );
   if (state.type === "Cancelled") await TaskRun.cancelUnfinished(id);
@@ -329,9 +342,16 @@ export async function setLabels(id: string, labels: unknown): Promise<FlowRun> {
   return update(id, "SET labels = :labels", { ":labels": [...new Set(parsed.data)].sort() });
 }
 
+/** One UpdateItem: the heartbeat, and the run's watch entry moved to it (the scheduler's zombie check). */
 export async function heartbeat(id: string): Promise<void> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
-  await update(id, "SET heartbeat = :hb", { ":hb": nowIso() });
+  const now = nowIso();
+  const watch = FlowRunKeys.watch("heartbeat", useTenantId(), now, id);
+  await update(id, "SET heartbeat = :hb, watch_pk = :wpk, watch_sk = :wsk", {
+    ":hb": now,
+    ":wpk": watch.watch_pk,
+    ":wsk": watch.watch_sk,
+  });
 }
 
 /** Marks which agent submitted the run (from the X-PREFECT-AGENT-ID header). */
@@ -341,7 +361,7 @@ export async function recordAgent(id: string, agentId: string): Promise<void> {
 
 /** Deletes a run with its history and task runs. */
 export async function remove(id: string): Promise<void> {
-  const run = await requireRun(id);
+  await requireRun(id);
   const t = useTenantId();
   await TaskRun.removeAllOf(id);
   const history = await queryAll({
