@@ -394,7 +394,7 @@ async function* rows(items: AsyncIterable<Record<string, unknown>>): AsyncIterab
 }
 
 /** Runs of a flow, newest first. */
-export function ofFlow(flowId: string): AsyncIterable<Record<string, unknown>> {
+export function ofFlow(flowId: string, pageSize?: number): AsyncIterable<Record<string, unknown>> {
   return rows(
     queryItems({
       TableName: mainTable(),
@@ -402,12 +402,13 @@ export function ofFlow(flowId: string): AsyncIterable<Record<string, unknown>> {
       KeyConditionExpression: "gsi1pk = :pk",
       ExpressionAttributeValues: { ":pk": FlowRunKeys.ofFlow(useTenantId(), flowId, "", "").gsi1pk },
       ScanIndexForward: false,
+      ...(pageSize ? { Limit: pageSize } : {}),
     }),
   );
 }
 
 /** Runs of a flow group, by scheduled start time (newest first). */
-export function ofGroup(groupId: string): AsyncIterable<Record<string, unknown>> {
+export function ofGroup(groupId: string, pageSize?: number): AsyncIterable<Record<string, unknown>> {
   return rows(
     queryItems({
       TableName: mainTable(),
@@ -415,12 +416,13 @@ export function ofGroup(groupId: string): AsyncIterable<Record<string, unknown>>
       KeyConditionExpression: "gsi2pk = :pk",
       ExpressionAttributeValues: { ":pk": FlowRunKeys.ofGroup(useTenantId(), groupId, "", "").gsi2pk },
       ScanIndexForward: false,
+      ...(pageSize ? { Limit: pageSize } : {}),
     }),
   );
 }
 
 /** Every run of the tenant, newest first. */
-export function listAll(): AsyncIterable<Record<string, unknown>> {
+export function listAll(pageSize?: number): AsyncIterable<Record<string, unknown>> {
   return rows(
     queryItems({
       TableName: mainTable(),
@@ -428,6 +430,7 @@ export function listAll(): AsyncIterable<Record<string, unknown>> {
       KeyConditionExpression: "gsi3pk = :pk",
       ExpressionAttributeValues: { ":pk": FlowRunKeys.ofTenant(useTenantId(), "", "").gsi3pk },
       ScanIndexForward: false,
+      ...(pageSize ? { Limit: pageSize } : {}),
     }),
   );
 }

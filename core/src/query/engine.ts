@@ -29,7 +29,12 @@ export type Relationship =
  * range; the clause is still applied to every row it yields) and the order it must yield rows in,
  * one of its `orders`, when `find` relies on it.
  */
-export type PathOptions = { where: BoolExp | undefined; order: OrderBy[] | undefined };
+export type PathOptions = {
+  where: BoolExp | undefined;
+  order: OrderBy[] | undefined;
+  /** Rows per storage page when `find` will stop early (a small `limit` should not read 1 MB pages). */
+  pageSize?: number | undefined;
+};
 
 /** An access path: the rows whose `column` equals one of `values`, in the path's natural order. */
 export type IndexPath = {
@@ -46,7 +51,7 @@ export type EntityModel = {
   byIds: (ids: string[]) => Promise<Row[]>;
   indexes: IndexPath[];
   /** Every row of the tenant in `naturalOrder` (absent: the entity must be read through an index). */
-  listAll?: () => AsyncIterable<Row>;
+  listAll?: (options?: { pageSize?: number | undefined }) => AsyncIterable<Row>;
   naturalOrder?: OrderBy;
   /** false: `byIds` cannot serve an `id` filter (ids alone do not locate rows); it is evaluated per row. */
   idPath?: boolean;
@@ -153,28 +158,31 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   let pathOrder: OrderBy[] | undefined;
   const ids = m.idPath === false ? undefined : pinned(where, "id", m);
   if (ids) source = fromArray(await m.byIds(ids.filter((id): id is string => typeof id === "string")));
+  const wanted = (args.offset ?? 0) + Math.min(args.limit ?? MAX_LIMIT, MAX_LIMIT);
+  // When reading can stop early, storage pages need hold little more than the rows wanted.
+  const pageSize = Math.min(1000, Math.max(10, wanted + 5));
   for (const index of m.indexes) {
     if (source) break;
     const values = pinned(where, index.column, m);
     if (!values) continue;
     // Several values are read one after the other: only one value's rows come in the path's order.
     pathOrder = values.length === 1 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
-    source = index.load(values, { where, order: pathOrder });
+    source = index.load(values, { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined });
   }
   if (!source) {
     if (!m.listAll) {
       const paths = ["id", ...m.indexes.map((i) => i.column)].join(", ");
       throw new ValidationError(`Query on ${entity} needs a filter with _eq or _in on one of: ${paths}`);
     }
-    source = m.listAll();
     natural = m.naturalOrder;
+    const early = natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null;
+    source = m.listAll({ pageSize: early ? pageSize : undefined });
   }
 
   // With the path's own order, reading can stop once enough rows match.
   const canStopEarly =
     pathOrder !== undefined ||
     (natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null);
-  const wanted = (args.offset ?? 0) + Math.min(args.limit ?? MAX_LIMIT, MAX_LIMIT);
   const resolver = relationshipResolver(m);
   const matching: Row[] = [];
   let read = 0;

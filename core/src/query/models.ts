@@ -5,14 +5,14 @@ import * as FlowRun from "../flow-run/index.js";
 import * as Log from "../log/index.js";
 import * as Project from "../project/index.js";
 import * as TaskRun from "../task-run/index.js";
-import { type ColumnType, type EntityModel, type Row, registerModel } from "./engine.js";
+import { type ColumnType, type EntityModel, type PathOptions, type Row, registerModel } from "./engine.js";
 
 /** Reads from several exact values of an index, one after the other. */
-function each(load: (value: string) => AsyncIterable<Row> | Promise<Row[]>) {
-  return async function* (values: unknown[]): AsyncIterable<Row> {
+function each(load: (value: string, options: PathOptions) => AsyncIterable<Row> | Promise<Row[]>) {
+  return async function* (values: unknown[], options: PathOptions): AsyncIterable<Row> {
     for (const value of values) {
       if (typeof value !== "string") continue;
-      const rows = await load(value);
+      const rows = await load(value, options);
       yield* rows as AsyncIterable<Row>;
     }
   };
@@ -154,6 +154,10 @@ export const MODELS: EntityModel[] = [
       idempotency_key: "String",
       auto_scheduled: "Boolean",
       agent_id: "uuid",
+      // Set by the scheduler's late check (core/src/schedule/health.ts); null until then.
+      is_late: "Boolean",
+      late_reason: "String",
+      lazarus_count: "Int",
       created: "timestamptz",
       updated: "timestamptz",
     }),
@@ -168,10 +172,18 @@ export const MODELS: EntityModel[] = [
     },
     byIds: asRows(FlowRun.fromIds),
     indexes: [
-      { column: "flow_id", load: each(FlowRun.ofFlow) },
-      { column: "flow_group_id", load: each(FlowRun.ofGroup) },
+      {
+        column: "flow_id",
+        load: each((id, { pageSize }) => FlowRun.ofFlow(id, pageSize)),
+        orders: [[{ created: "desc" }]],
+      },
+      {
+        column: "flow_group_id",
+        load: each((id, { pageSize }) => FlowRun.ofGroup(id, pageSize)),
+        orders: [[{ scheduled_start_time: "desc" }]],
+      },
     ],
-    listAll: FlowRun.listAll,
+    listAll: (options) => FlowRun.listAll(options?.pageSize),
     naturalOrder: { created: "desc" },
   },
   {
@@ -256,12 +268,12 @@ export const MODELS: EntityModel[] = [
     indexes: [
       {
         column: "flow_run_id",
-        load: (values, options) => each((id) => Log.ofFlowRun(id, options))(values),
+        load: each((id, options) => Log.ofFlowRun(id, options)),
         orders: Log.LOG_ORDERS,
       },
       {
         column: "task_run_id",
-        load: (values, options) => each((id) => Log.ofTaskRun(id, options))(values),
+        load: each((id, options) => Log.ofTaskRun(id, options)),
         orders: Log.LOG_ORDERS,
       },
     ],
