@@ -29,10 +29,12 @@ export class Scheduler extends Construct {
       memorySize: 512,
       // Finishes before the next tick starts.
       timeout: Duration.seconds(55),
-      environment: { DROVER_MAIN_TABLE: tables.main.tableName },
+      // The logs table for the lines explaining what the health checks did to a run.
+      environment: { DROVER_MAIN_TABLE: tables.main.tableName, DROVER_LOGS_TABLE: tables.logs.tableName },
       ...(settings.reserveConcurrency ? { reservedConcurrentExecutions: SCHEDULER_CONCURRENCY } : {}),
     });
     grantTable(this.function.fn, tables.tables.main, "readWrite");
+    grantTable(this.function.fn, tables.tables.logs, "append");
 
     // A failed tick is not retried: the next one, a minute later, does the same work idempotently.
     this.function.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });

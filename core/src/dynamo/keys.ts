@@ -22,6 +22,8 @@ export const STORAGE_ATTRIBUTES = [
   "gsi3sk",
   "ready_pk",
   "ready_sk",
+  "watch_pk",
+  "watch_sk",
   "ttl_epoch",
 ] as const;
 

@@ -9,7 +9,9 @@ import type { Config } from "../config.js";
  *   `gsi2`: lookups by name, `gsi3`: a tenant's items of one kind by time) and the sparse `ready` index (runs an agent may pick up,
  *   keyed by tenant and ordered by start time; only runnable runs carry its attributes) and the
  *   sparse `due` index (the scheduler's: active schedules by the time they next need work, in a
- *   few shard partitions shared by all tenants; see core/src/schedule/keys.ts).
+ *   few shard partitions shared by all tenants; see core/src/schedule/keys.ts) and the sparse `watch`
+ *   index (the scheduler's health checks: Scheduled, Submitted and Running runs by the time their
+ *   lateness, submission or heartbeat is measured from; see core/src/flow-run/keys.ts).
  * - `kv`: the key-value store, its own table so its Lambda's IAM scope is exactly the KV items.
  * - `logs`: run logs, high volume, with TTL.
  *
@@ -39,6 +41,7 @@ export const MAIN_TABLE: TableDefinition = {
     { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" },
     { name: "ready", pk: "ready_pk", sk: "ready_sk" },
     { name: "due", pk: "due_pk", sk: "due_sk" },
+    { name: "watch", pk: "watch_pk", sk: "watch_sk" },
   ],
 };
 

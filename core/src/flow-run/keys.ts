@@ -1,4 +1,23 @@
 import { key } from "../dynamo/keys.js";
+import { isRunning } from "../state/types.js";
+
+/** Partitions of each kind of the `watch` index: a scheduler tick Queries each once per kind. */
+export const WATCH_SHARDS = 16;
+
+/**
+ * What the scheduler watches a run for, by state: a Scheduled run for lateness (reference: its
+ * start time), one marked late for the skip-late policy (reference: when it becomes too late), a
+ * Submitted run for turning Running (reference: when it was submitted), a Running or Cancelling
+ * run for its heartbeat (reference: its last sign of life).
+ */
+export const WATCH_KINDS = ["scheduled", "skip", "submitted", "heartbeat"] as const;
+export type WatchKind = (typeof WATCH_KINDS)[number];
+
+/** Run ids are UUIDs (random or hashed): their last byte spreads runs evenly over the shards. */
+export function watchShard(id: string): number {
+  const byte = Number.parseInt(id.slice(-2), 16);
+  return (Number.isNaN(byte) ? 0 : byte) % WATCH_SHARDS;
+}
 
 /**
  * Flow run items in the main table (each run its own partition, so a busy tenant spreads over
@@ -8,6 +27,10 @@ import { key } from "../dynamo/keys.js";
  *   runs of a flow group:  gsi2pk `<t>#flow-group#<groupId>#runs`  gsi2sk `<scheduled start ISO>#<id>`
  *   runs of a tenant:      gsi3pk `<t>#flow-runs`           gsi3sk `<created ISO>#<id>`
  *   ready for agents:      ready_pk `<t>#ready`  ready_sk `<start ISO>#<id>`  (sparse: only while an agent should act)
+ *   watched by the scheduler: watch_pk `run-watch#<kind>#<shard>`  watch_sk `<reference ISO>#<t>#<id>`
+ *     (sparse: only while the run is Scheduled, Submitted, Running or Cancelling; see `watchFor`
+ *     and core/src/schedule/health.ts. Like the `due` index, its partitions are shared by all
+ *     tenants so that one tick finds what needs attention with a constant number of Queries.)
  * - state history entry:   pk `<t>#flow-run#<id>`   sk `state#<version padded>`
  * A run created with an idempotency key has an id derived from (tenant, flow, key), so the
  * run item itself is the lock: no separate item, and no lock without its run after a crash.
@@ -31,8 +54,30 @@ export const FlowRunKeys = {
     ready_sk: key(startTime, id),
   }),
   readyPartition: (t: string) => key(t, "ready"),
+  watch: (kind: WatchKind, t: string, reference: string, id: string) => ({
+    watch_pk: FlowRunKeys.watchPartition(kind, watchShard(id)),
+    watch_sk: key(reference, t, id),
+  }),
+  watchPartition: (kind: WatchKind, shard: number) => key("run-watch", kind, shard),
   stateEntry: (t: string, id: string, version: number) => ({
     pk: key(t, "flow-run", id),
     sk: key("state", version.toString().padStart(10, "0")),
   }),
 };
+
+/**
+ * The watch-index entry a run entering `state` gets from the same write (the transition, or the
+ * heartbeat for `heartbeat`), or "remove" when nothing about the state needs watching.
+ */
+export function watchFor(
+  t: string,
+  id: string,
+  state: string,
+  startTime: string | null,
+  now: string,
+): { watch_pk: string; watch_sk: string } | "remove" {
+  if (state === "Scheduled") return FlowRunKeys.watch("scheduled", t, startTime ?? now, id);
+  if (state === "Submitted") return FlowRunKeys.watch("submitted", t, now, id);
+  if (isRunning(state)) return FlowRunKeys.watch("heartbeat", t, now, id);
+  return "remove";
+}

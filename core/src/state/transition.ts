@@ -22,7 +22,13 @@ export type Transition = {
   state: ParsedState;
   /** Sparse ready-index attributes to set, or "remove" to take the run off the agents' queue. */
   ready?: { ready_pk: string; ready_sk: string } | "remove";
-  /** Extra conditions on the current item (e.g. the task run's flow run state is checked separately). */
+  /** Sparse watch-index attributes (the scheduler's health checks, flow-run/keys.ts), or "remove". */
+  watch?: { watch_pk: string; watch_sk: string } | "remove";
+  /** Further attributes set by the same write (e.g. the scheduler's lazarus count). */
+  set?: Record<string, unknown>;
+  /** A further condition on the current item (placeholders `:c_*`; `#state` names the state). */
+  condition?: { expression: string; values: Record<string, unknown> };
+  /** The transition's clock (the scheduler passes its tick's). */
   now?: string;
 };
 
@@ -63,10 +69,26 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
     values[":rpk"] = t.ready.ready_pk;
     values[":rsk"] = t.ready.ready_sk;
   }
+  if (t.watch === "remove") remove.push("watch_pk", "watch_sk");
+  else if (t.watch) {
+    set.push("watch_pk = :wpk", "watch_sk = :wsk");
+    values[":wpk"] = t.watch.watch_pk;
+    values[":wsk"] = t.watch.watch_sk;
+  }
+  const names: Record<string, string> = { "#state": "state" };
+  Object.entries(t.set ?? {}).forEach(([attribute, value], i) => {
+    set.push(`#x${i} = :x${i}`);
+    names[`#x${i}`] = attribute;
+    values[`:x${i}`] = value;
+  });
   let condition = "attribute_exists(pk)";
   if (t.version !== null) {
     condition += " AND version = :expected";
     values[":expected"] = t.version;
+  }
+  if (t.condition) {
+    condition += ` AND (${t.condition.expression})`;
+    Object.assign(values, t.condition.values);
   }
   try {
     const result = await useDynamo().send(
@@ -75,7 +97,7 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
         Key: t.key,
         UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
         ConditionExpression: condition,
-        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
         ReturnValues: "ALL_NEW",
         ReturnValuesOnConditionCheckFailure: "ALL_OLD",

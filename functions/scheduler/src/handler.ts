@@ -1,20 +1,40 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { ScheduledEvent } from "aws-lambda";
+import { checkHealth, type HealthResult } from "#core/schedule/health.js";
 import { type TickResult, tick } from "#core/schedule/tick.js";
 
 const logger = new Logger({ serviceName: "drover-scheduler" });
 
 /**
  * Invoked by an EventBridge rule every minute (locally: a timer, with the same event shape).
- * The work is core's tick; the clock is the invocation's own (a delayed event must not schedule in the past).
+ * The work is core's: the schedule tick (upcoming runs) and the health checks (late runs,
+ * zombies, lazarus), side by side; one failing does not stop the other. The clock is the
+ * invocation's own (a delayed event must not schedule in the past).
  */
-export async function handler(event: ScheduledEvent): Promise<TickResult & { tick: string }> {
+export async function handler(
+  event: ScheduledEvent,
+): Promise<TickResult & { tick: string; health: HealthResult | null }> {
   const now = new Date();
-  const result = await tick({
-    now,
-    onError: (error, item) =>
-      logger.error("schedule failed", { error, tenant: item.tenant_id, flowGroup: item.flow_group_id }),
-  });
+  const [scheduled, health] = await Promise.allSettled([
+    tick({
+      now,
+      onError: (error, item) =>
+        logger.error("schedule failed", { error, tenant: item.tenant_id, flowGroup: item.flow_group_id }),
+    }),
+    checkHealth({
+      now,
+      onError: (error, run) =>
+        logger.error("health check failed", {
+          error,
+          tenant: run.tenant_id,
+          flowRun: run.id,
+          kind: run.kind,
+        }),
+    }),
+  ]);
+  if (health.status === "rejected") logger.error("health checks failed", { error: health.reason });
+  if (scheduled.status === "rejected") throw scheduled.reason;
+  const result = { ...scheduled.value, health: health.status === "fulfilled" ? health.value : null };
   logger.info("scheduler tick", { event: event.time, rule: event.resources?.[0], ...result });
   return { tick: now.toISOString(), ...result };
 }
