@@ -361,6 +361,24 @@ describe("workspaces and bounds", () => {
     expect(row?.late_reason).toBe("No agent is registered in this workspace.");
   });
 
+  it("acts once when two checks overlap (every action is conditional on the entry it found)", async () => {
+    const { flowId } = await flowWith(tenantA, "overlap");
+    const id = await runningRun(tenantA, flowId);
+    const [first, second] = await Promise.all([
+      checkHealth({ now: later(3 * MIN) }),
+      checkHealth({ now: later(3 * MIN + 1_000) }),
+    ]);
+    const after = (await run(tenantA, id)) as FlowRun.FlowRun & { lazarus_count?: number };
+    expect(after.state).toBe("Scheduled");
+    expect(after.lazarus_count).toBe(1);
+    expect(first.rescheduled + second.rescheduled).toBeGreaterThanOrEqual(1);
+    expect(first.taskRunsFailed + second.taskRunsFailed).toBe(1);
+    expect(first.taskRunsRetrying + second.taskRunsRetrying).toBe(1);
+    const lines = await logsOf(tenantA, id);
+    expect(lines.filter((l) => l.task_run_id === null)).toHaveLength(1);
+    expect(lines.filter((l) => l.task_run_id !== null)).toHaveLength(2);
+  });
+
   it("handles at most maxPerCondition runs of a condition per tick; the next tick continues", async () => {
     await drain({ now: later(2 * 60 * MIN) });
     const { flowId } = await flowWith(tenantA, "bound");

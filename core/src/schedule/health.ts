@@ -379,12 +379,10 @@ class TickContext {
         start,
       );
       state.serialized.run_count = runCount;
-      this.result.taskRunsRetrying++;
     } else {
       state = serverState("Failed", `Task run failed: ${why}.`);
-      this.result.taskRunsFailed++;
     }
-    await applyTransition({
+    const applied = await applyTransition({
       entity: "task run",
       id,
       key: TaskRunKeys.run(useTenantId(), id),
@@ -392,10 +390,17 @@ class TickContext {
       state,
       condition: { expression: "#state = :c_running", values: { ":c_running": "Running" } },
       now: this.nowIso,
-    }).catch((error) => {
-      // The task run left Running meanwhile: it is not ours to change.
-      if (!(error instanceof VersionLockingError)) throw error;
-    });
+    }).then(
+      () => true,
+      (error) => {
+        // The task run left Running meanwhile (or an overlapping tick took it): not ours to change.
+        if (error instanceof VersionLockingError) return false;
+        throw error;
+      },
+    );
+    if (!applied) return;
+    if (state.type === "Retrying") this.result.taskRunsRetrying++;
+    else this.result.taskRunsFailed++;
     await this.log(
       String(taskRun.flow_run_id),
       state.type === "Failed" ? "ERROR" : "WARNING",
