@@ -2,7 +2,9 @@ import { configure, parseConfig } from "#core/config.js";
 import { useDynamo } from "#core/dynamo/client.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
 import * as Flow from "#core/flow/index.js";
+import { WATCH_KINDS, WATCH_SHARDS } from "#core/flow-run/keys.js";
 import { asTenant, Project, Workspace } from "#core/index.js";
+import { checkHealth } from "#core/schedule/health.js";
 import { DUE_SHARDS } from "#core/schedule/keys.js";
 import { tick } from "#core/schedule/tick.js";
 import type { Benchmark, Figure } from "./lib/types.js";
@@ -116,6 +118,13 @@ export const schedulerBenchmark: Benchmark = {
     const second = await tick({ now, maxSchedules: GROUPS });
     const secondMs = performance.now() - t2;
     const secondCounts = counts.snapshot();
+    // The health checks with every run healthy (all Scheduled in the future): the watch index's shards only.
+    counts.reset();
+    const t3 = performance.now();
+    const health = await checkHealth({ now });
+    const healthMs = performance.now() - t3;
+    const healthCounts = counts.snapshot();
+    const healthQueries = WATCH_KINDS.length * WATCH_SHARDS;
     if (first.runsCreated !== GROUPS * 10 || first.failed > 0 || second.due !== 0)
       throw new Error(`unexpected ticks: ${JSON.stringify({ first, second })}`);
 
@@ -138,7 +147,7 @@ export const schedulerBenchmark: Benchmark = {
         label: "first tick: items written (runs + index updates)",
         value: firstCounts.writtenItems,
         unit: "items",
-        note: `runs ${first.runsCreated} + index updates ${first.indexUpdates}; ${perRun.toFixed(1)} items per run (idempotency lock, run, state#1, 1 pre-created task run); ${firstCounts.writes} write requests`,
+        note: `runs ${first.runsCreated} + index updates ${first.indexUpdates}; ${perRun.toFixed(1)} items per run (run, state#1, 1 pre-created task run); ${firstCounts.writes} write requests`,
       },
       {
         key: "scheduler.first.reads",
@@ -155,6 +164,22 @@ export const schedulerBenchmark: Benchmark = {
         note: `one Query per due shard (${DUE_SHARDS}), independent of the ${GROUPS} groups; writes ${secondCounts.writes}`,
         ...(secondCounts.reads > DUE_SHARDS || secondCounts.writes > 0
           ? { failure: "an idle tick must read only the due shards" }
+          : {}),
+      },
+      {
+        key: "scheduler.health_idle.wall",
+        label: "health checks, all runs healthy",
+        value: healthMs,
+        unit: "ms",
+      },
+      {
+        key: "scheduler.health_idle.reads",
+        label: "health checks, all runs healthy: read requests",
+        value: healthCounts.reads,
+        unit: "requests",
+        note: `one Query per watch kind and shard (${healthQueries}), independent of the ${first.runsCreated} Scheduled runs; writes ${healthCounts.writes}; candidates ${JSON.stringify(health.candidates)}`,
+        ...(healthCounts.reads > healthQueries || healthCounts.writes > 0
+          ? { failure: "health checks with nothing to do must read only the watch shards" }
           : {}),
       },
     ];
