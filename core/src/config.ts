@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Runtime configuration, parsed once from the environment. The same code talks to DynamoDB Local

@@ -1,5 +1,5 @@
 import { gunzipSync } from "node:zlib";
-import { z } from "zod";
+import * as z from "zod";
 import { ValidationError } from "../errors.js";
 
 /** Compressed serialized flows are stored as sent; this bounds one flow item well under 400 KB. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { isUuid } from "../ids.js";
 import { type LogRecord, logRecord, truncateMessage } from "./record.js";
 

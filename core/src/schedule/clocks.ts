@@ -1,7 +1,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { DateTime, IANAZone } from "luxon";
 import * as rruleModule from "rrule";
-import { z } from "zod";
+import * as z from "zod";
 import { ValidationError } from "../errors.js";
 
 // rrule 2.8's main is a UMD bundle: Node's ESM loader sees only its default export (bundlers and
