@@ -1,7 +1,10 @@
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
@@ -9,7 +12,11 @@ import type { Config } from "../config.js";
 import { createRawClient } from "./client.js";
 import { physicalTableName, TABLES, type TableDefinition } from "./tables.js";
 
-/** Creates the tables of `TABLES` if missing (local runtime and tests; AWS uses infra/). */
+/**
+ * Creates the tables of `TABLES` if missing, and adds the indexes an existing table lacks (a data
+ * folder made by an older version), so local data keeps working across upgrades (local runtime
+ * and tests; AWS uses infra/).
+ */
 export async function ensureTables(config: Config): Promise<void> {
   const client = createRawClient(config);
   try {
@@ -21,32 +28,26 @@ export async function ensureTables(config: Config): Promise<void> {
 
 async function ensureTable(client: DynamoDBClient, name: string, table: TableDefinition): Promise<void> {
   const attributes = new Set([table.pk, table.sk, ...table.indexes.flatMap((i) => [i.pk, i.sk])]);
+  const definitions = [...attributes].map((a) => ({ AttributeName: a, AttributeType: "S" as const }));
   try {
     await client.send(
       new CreateTableCommand({
         TableName: name,
         BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [...attributes].map((a) => ({ AttributeName: a, AttributeType: "S" })),
+        AttributeDefinitions: definitions,
         KeySchema: [
           { AttributeName: table.pk, KeyType: "HASH" },
           { AttributeName: table.sk, KeyType: "RANGE" },
         ],
         ...(table.indexes.length > 0
           ? {
-              GlobalSecondaryIndexes: table.indexes.map((i) => ({
-                IndexName: i.name,
-                KeySchema: [
-                  { AttributeName: i.pk, KeyType: "HASH" },
-                  { AttributeName: i.sk, KeyType: "RANGE" },
-                ],
-                Projection: { ProjectionType: "ALL" },
-              })),
+              GlobalSecondaryIndexes: table.indexes.map(indexSpec),
             }
           : {}),
       }),
     );
   } catch (error) {
-    if (error instanceof ResourceInUseException) return;
+    if (error instanceof ResourceInUseException) return addMissingIndexes(client, name, table, definitions);
     throw error;
   }
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: name });
@@ -56,4 +57,45 @@ async function ensureTable(client: DynamoDBClient, name: string, table: TableDef
       TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
     }),
   );
+}
+
+function indexSpec(index: TableDefinition["indexes"][number]): GlobalSecondaryIndex {
+  return {
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: index.pk, KeyType: "HASH" },
+      { AttributeName: index.sk, KeyType: "RANGE" },
+    ],
+    Projection: { ProjectionType: "ALL" },
+  };
+}
+
+async function addMissingIndexes(
+  client: DynamoDBClient,
+  name: string,
+  table: TableDefinition,
+  definitions: Array<{ AttributeName: string; AttributeType: "S" }>,
+): Promise<void> {
+  const described = await client.send(new DescribeTableCommand({ TableName: name }));
+  const present = new Set((described.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  // One index per UpdateTable, as DynamoDB requires.
+  for (const index of table.indexes.filter((i) => !present.has(i.name))) {
+    await client.send(
+      new UpdateTableCommand({
+        TableName: name,
+        AttributeDefinitions: definitions.filter(
+          (d) => d.AttributeName === index.pk || d.AttributeName === index.sk,
+        ),
+        GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }],
+      }),
+    );
+    for (let attempt = 0; attempt < 300; attempt++) {
+      const state = await client.send(new DescribeTableCommand({ TableName: name }));
+      const status = state.Table?.GlobalSecondaryIndexes?.find(
+        (i) => i.IndexName === index.name,
+      )?.IndexStatus;
+      if (status === "ACTIVE") break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
