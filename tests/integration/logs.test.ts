@@ -406,15 +406,24 @@ describe("refused and adjusted input", () => {
     expect(res.errors?.[0]?.message).toMatch(/the limit is 4194304 bytes \(4 MB\)/);
   });
 
-  it("stores a line over the storable size truncated, with a marker", async () => {
+  it("stores a 1 MB line whole, as parts in order, and cuts one over 1 MB with a marker", async () => {
     const run = await newRun();
-    const big = "é".repeat(500_000); // 1 MB of UTF-8
+    const big = "é".repeat(500_000); // 1,000,000 bytes of UTF-8: the client's limit
+    const huge = `${"y".repeat(1_100_000)}END`;
     await data(api(WRITE, { input: { logs: [line(run, 0, { message: big }), line(run, 1)] } }));
-    const rows = await waitForLogs(run.flowRunId, 2);
-    expect(rows[0]?.message).toContain(TRUNCATION_MARKER);
-    expect(rows[0]?.message.startsWith("éééé")).toBe(true);
-    expect(Buffer.byteLength(rows[0]?.message ?? "")).toBeLessThan(250_000);
-    expect(rows[1]?.message).toBe("line 1");
+    const rows = await waitForLogs(run.flowRunId, 7);
+    const parts = rows.filter((r) => r.message.startsWith("[part "));
+    expect(parts.length).toBe(6);
+    expect(parts.map((r) => r.message.replace(/^\[part \d+\/\d+\] /, "")).join("")).toBe(big);
+    expect(rows.find((r) => r.message === "line 1")).toBeDefined();
+
+    const other = await newRun();
+    await data(api(WRITE, { input: { logs: [line(other, 0, { message: huge })] } }));
+    const cut = await waitForLogs(other.flowRunId, 6);
+    const text = cut.map((r) => r.message.replace(/^\[part \d+\/\d+\] /, "")).join("");
+    expect(text.startsWith("y".repeat(1000))).toBe(true);
+    expect(text).toContain(TRUNCATION_MARKER);
+    expect(text).not.toContain("END");
   });
 
   it("refuses another workspace's flow run id, and a task run of another flow run", async () => {

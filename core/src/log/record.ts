@@ -9,14 +9,14 @@ export const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const
 export type Level = (typeof LEVELS)[number];
 const LEVEL_ALIASES: Record<string, Level> = { WARN: "WARNING", FATAL: "CRITICAL" };
 
-/** The Prefect client's limits: 1 MB a record (truncated here) and 4 MB a batch (refused). */
+/** The Prefect client's limits: 1 MB a record (longer is truncated here) and 4 MB a batch (refused). */
 export const CLIENT_MAX_RECORD_BYTES = 1_000_000;
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export const MAX_BATCH_RECORDS = 10_000;
 /**
- * What is stored of one message. A queued line must fit in one SQS message (256 KB) and a stored
- * one in one DynamoDB item (400 KB), so longer messages (up to the client's 1 MB and beyond) are
- * cut here with `TRUNCATION_MARKER` rather than refused: the rest of the batch still gets through.
+ * The most of a message one stored line holds. A queued line must fit in one SQS message (256 KB)
+ * and a stored one in one DynamoDB item (400 KB), so a longer message (up to the client's 1 MB) is
+ * stored as several lines (`messageParts`); beyond 1 MB it is cut with `TRUNCATION_MARKER`.
  */
 export const MAX_MESSAGE_BYTES = 200_000;
 export const MAX_INFO_BYTES = 32_768;
@@ -96,6 +96,27 @@ export function truncateMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): str
   return `${kept}${marker}`;
 }
 
+/**
+ * A message as stored lines: up to the client's 1 MB a record (longer is truncated with a marker),
+ * cut into parts that each fit one SQS message and one DynamoDB item, on character boundaries.
+ * Each part of a long message starts with `[part i/n] `, so nothing of it is lost.
+ */
+export function messageParts(text: string): string[] {
+  const whole = truncateMessage(text, CLIENT_MAX_RECORD_BYTES);
+  if (Buffer.byteLength(whole, "utf8") <= MAX_MESSAGE_BYTES) return [whole];
+  const bytes = Buffer.from(whole, "utf8");
+  const chunks: string[] = [];
+  const room = MAX_MESSAGE_BYTES - 32; // leaves space for the part prefix
+  for (let offset = 0; offset < bytes.length; ) {
+    let chunk = bytes.subarray(offset, offset + room).toString("utf8");
+    // A cut inside a multi-byte character decodes to U+FFFD: leave that character to the next part.
+    if (offset + room < bytes.length) chunk = chunk.replace(/\uFFFD+$/, "");
+    offset += Buffer.byteLength(chunk, "utf8");
+    chunks.push(chunk);
+  }
+  return chunks.map((chunk, i) => `[part ${i + 1}/${chunks.length}] ${chunk}`);
+}
+
 function boundedInfo(info: unknown): unknown {
   if (info === undefined || info === null) return null;
   const bytes = Buffer.byteLength(JSON.stringify(info) ?? "null", "utf8");
@@ -146,16 +167,22 @@ export function prepare(tenantId: string, inputs: unknown[], now: string): Prepa
     ].join("\u0000");
     const occurrence = seen.get(content) ?? 0;
     seen.set(content, occurrence + 1);
-    records.push({
-      id: deterministicId("drover-log", content, occurrence),
-      flow_run_id: input.flow_run_id.toLowerCase(),
-      task_run_id: input.task_run_id?.toLowerCase() ?? null,
-      timestamp,
-      level,
-      name,
-      message: truncateMessage(message),
-      info,
-      created: now,
+    const id = deterministicId("drover-log", content, occurrence);
+    const parts = messageParts(message);
+    parts.forEach((part, i) => {
+      records.push({
+        // Parts share the timestamp and their ids differ only in the last hex digits, which count
+        // the parts: they sort (and read back) in order.
+        id: parts.length === 1 ? id : `${id.slice(0, 33)}${(i + 1).toString(16).padStart(3, "0")}`,
+        flow_run_id: input.flow_run_id.toLowerCase(),
+        task_run_id: input.task_run_id?.toLowerCase() ?? null,
+        timestamp,
+        level,
+        name,
+        message: part,
+        info: i === 0 ? info : null,
+        created: now,
+      });
     });
   });
   return { records, errors };
