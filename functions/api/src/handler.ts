@@ -24,7 +24,11 @@ function errorResult(statusCode: number, code: string, message: string): APIGate
  * The Prefect client sends `variables` as a JSON-encoded string ("null" when empty); GraphQL over
  * HTTP expects an object. Both are accepted: a string is decoded here, once, at the edge.
  */
-function normalizeBody(raw: string): { body: string } | { error: APIGatewayProxyStructuredResultV2 } {
+type GraphQLParams = { query?: unknown; variables?: unknown; operationName?: unknown; extensions?: unknown };
+
+function normalizeBody(
+  raw: string,
+): { body: string; params: GraphQLParams } | { error: APIGatewayProxyStructuredResultV2 } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -50,7 +54,77 @@ function normalizeBody(raw: string): { body: string } | { error: APIGatewayProxy
       return { error: errorResult(400, "BAD_REQUEST", '"variables" is a string but not valid JSON') };
     }
   }
-  return { body: JSON.stringify(request) };
+  return { body: JSON.stringify(request), params: request };
+}
+
+function json(statusCode: number, payload: unknown): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: JSON.stringify(payload),
+  };
+}
+
+type GraphQLErrorLike = {
+  message: string;
+  locations?: unknown;
+  path?: unknown;
+  extensions?: Record<string, unknown>;
+};
+
+function formatError(error: GraphQLErrorLike, code: string) {
+  return {
+    message: error.message,
+    ...(error.locations ? { locations: error.locations } : {}),
+    ...(error.path ? { path: error.path } : {}),
+    extensions: { code: (error.extensions?.code as string | undefined) ?? code },
+  };
+}
+
+/**
+ * The common case, a POST of JSON with a query: parse (cached), validate (cached) and execute
+ * through yoga's own envelop (its plugins, error masking included), without building a Fetch
+ * Request and Response and parsing the body a second time. Everything else goes through yoga.
+ */
+async function executeJson(
+  api: ReturnType<typeof createApi>,
+  params: GraphQLParams,
+  headers: Record<string, string | undefined>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const request = {
+    headers: new Headers(
+      Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
+  };
+  const { parse, validate, contextFactory, execute, schema } = api.getEnveloped({ request, params });
+  let document: ReturnType<typeof parse>;
+  try {
+    document = parse(params.query as string);
+  } catch (error) {
+    return json(200, { errors: [formatError(error as GraphQLErrorLike, "GRAPHQL_PARSE_FAILED")] });
+  }
+  const invalid = validate(schema, document);
+  if (invalid.length > 0) {
+    return json(200, {
+      errors: invalid.map((e: GraphQLErrorLike) => formatError(e, "GRAPHQL_VALIDATION_FAILED")),
+    });
+  }
+  const variables = params.variables;
+  if (
+    variables !== undefined &&
+    variables !== null &&
+    (typeof variables !== "object" || Array.isArray(variables))
+  ) {
+    return errorResult(400, "BAD_REQUEST", '"variables" must be a JSON object');
+  }
+  const result = await execute({
+    schema,
+    document,
+    variableValues: (variables ?? undefined) as Record<string, unknown> | undefined,
+    operationName: typeof params.operationName === "string" ? params.operationName : undefined,
+    contextValue: await contextFactory(),
+  });
+  return json(200, result);
 }
 
 function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string | undefined> {
@@ -85,6 +159,10 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
+    if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
+      const params = normalized.params;
+      return withActor(actor, () => executeJson(api, params, headers));
+    }
     body = normalized.body;
   }
 
