@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import { client, startTestRuntime } from "../helpers/runtime.js";
 import { type Browser, openBrowser } from "./chromium.js";
@@ -345,6 +346,31 @@ describe("orchestration pages in Chromium", () => {
     expect(await row.textContent()).toContain("LocalAgent");
     expect(await row.locator("time").textContent()).toMatch(/ago|now/);
     await browser.screenshot("agents");
+  });
+
+  it("shows a second workspace none of the first one's projects, flows, runs or agents", async () => {
+    const { page } = browser;
+    const second = await Workspace.create({ name: "Other Team" });
+    const key = (await asTenant(second.id, () => ApiKey.create({ name: "other" }))).secret;
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("API key").fill(key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Other Team");
+
+    await page.goto(`${runtime.url}/flows`);
+    await page.getByText("No projects in Other Team yet").waitFor();
+    await page.goto(`${runtime.url}/runs`);
+    await page.getByText("No flow runs yet").waitFor();
+    await page.goto(`${runtime.url}/agents`);
+    await page.getByText("No agent has polled this workspace yet").waitFor();
+    // A shared link to the first workspace's run shows nothing of it.
+    await page.goto(`${runtime.url}/runs/${runs["run-failed"]}`);
+    await page.getByText("This flow run does not exist").waitFor();
+    const html = await page.content();
+    for (const secret of ["nightly-etl", "run-failed", "run-live", "laptop-agent"]) {
+      expect(html).not.toContain(secret);
+    }
+    await browser.screenshot("other-workspace-runs");
   });
 
   it("contacted nothing but loopback and logged no errors", () => {
