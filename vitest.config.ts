@@ -10,7 +10,8 @@ import { defineConfig } from "vitest/config";
  */
 export default defineConfig({
   test: {
-    env: { NODE_NO_WARNINGS: "1", AWS_REGION: "us-east-1" },
+    // Handlers log ticks and batches at INFO for operators; tests keep warnings and errors only.
+    env: { NODE_NO_WARNINGS: "1", AWS_REGION: "us-east-1", POWERTOOLS_LOG_LEVEL: "WARN" },
     projects: [
       { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
       {
