@@ -34,7 +34,7 @@ const parameterSchema = z
     name: z.string().min(1),
     slug: z.string().nullish(),
     required: z.boolean().nullish(),
-    default: z.unknown(),
+    default: z.unknown().optional(),
   })
   .loose();
 
