@@ -3,6 +3,7 @@ import * as FlowGroup from "#core/flow/group.js";
 import * as Flow from "#core/flow/index.js";
 import * as FlowRun from "#core/flow-run/index.js";
 import type { Row } from "#core/query/engine.js";
+import { backfill } from "#core/schedule/backfill.js";
 import * as Schedule from "#core/schedule/index.js";
 import { parseState } from "#core/state/types.js";
 import * as TaskRun from "#core/task-run/index.js";
@@ -85,6 +86,18 @@ export const orchestrationTypeDefs = /* GraphQL */ `
   input set_flow_group_schedule_input {
     flow_group_id: uuid!
     schedule: JSON
+  }
+
+  input backfill_flow_group_input {
+    flow_group_id: uuid!
+    start: timestamptz!
+    end: timestamptz!
+  }
+
+  type backfill_flow_group_payload {
+    flow_run_ids: [uuid!]!
+    created: Int!
+    existing: Int!
   }
 
   input create_flow_run_input {
@@ -236,6 +249,8 @@ export const orchestrationTypeDefs = /* GraphQL */ `
     set_flow_group_run_config(input: set_flow_group_run_config_input!): success_payload
     set_flow_group_description(input: set_flow_group_description_input!): success_payload
     set_flow_group_schedule(input: set_flow_group_schedule_input!): success_payload
+    "Creates the runs the group's active schedule would have created in a past window (idempotent with the scheduler)."
+    backfill_flow_group(input: backfill_flow_group_input!): backfill_flow_group_payload
 
     create_flow_run(input: create_flow_run_input!): id_payload
     set_flow_run_name(input: set_flow_run_name_input!): success_payload
@@ -350,6 +365,9 @@ export const orchestrationResolvers = {
       await Schedule.sync(input.flow_group_id);
       return ok;
     },
+
+    backfill_flow_group: (_: unknown, { input }: In<{ flow_group_id: string; start: string; end: string }>) =>
+      backfill(input),
 
     create_flow_run: async (_: unknown, { input }: In<FlowRun.CreateInput>) => ({
       id: (await FlowRun.create(input)).id,
