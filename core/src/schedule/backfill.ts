@@ -1,10 +1,9 @@
 import * as z from "zod";
 import { NotFoundError, ValidationError } from "../errors.js";
-import * as FlowRun from "../flow-run/index.js";
 import { isUuid } from "../ids.js";
 import { fromGroup } from "./index.js";
 import { nextEvents, parseSchedule } from "./schedule.js";
-import { idempotencyKey } from "./tick.js";
+import { createScheduledRun } from "./tick.js";
 
 /** Runs one backfill may create; a longer window is refused (split it). */
 export const MAX_BACKFILL_RUNS = 1000;
@@ -45,14 +44,7 @@ export async function backfill(raw: z.input<typeof input>, now = new Date()): Pr
   }
   const result: BackfillResult = { flow_run_ids: [], created: 0, existing: 0 };
   for (const event of events) {
-    const run = await FlowRun.create({
-      flow_id: item.flow_id,
-      parameters: event.parameterDefaults,
-      ...(event.labels ? { labels: event.labels } : {}),
-      scheduled_start_time: event.startTime,
-      idempotency_key: idempotencyKey(item.generation, event),
-      auto_scheduled: true,
-    });
+    const run = await createScheduledRun(item, event);
     result.flow_run_ids.push(run.id);
     if (run.created) result.created++;
     else result.existing++;

@@ -47,6 +47,18 @@ export function idempotencyKey(generation: string, event: ScheduleEvent): string
   return `auto-scheduled:${generation}:${event.startTime}:${what}`;
 }
 
+/** The run a schedule event stands for, created once whoever asks (the tick, a backfill). */
+export function createScheduledRun(item: ScheduleItem, event: ScheduleEvent) {
+  return FlowRun.create({
+    flow_id: item.flow_id,
+    parameters: event.parameterDefaults,
+    ...(event.labels ? { labels: event.labels } : {}),
+    scheduled_start_time: event.startTime,
+    idempotency_key: idempotencyKey(item.generation, event),
+    auto_scheduled: true,
+  });
+}
+
 /** The schedules due at `now`, oldest first: one Query per shard, never the schedules not due. */
 async function dueSchedules(now: Date, limit: number): Promise<ScheduleItem[]> {
   const pages = await Promise.all(
@@ -123,14 +135,7 @@ async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number) {
   for (const event of events) {
     if (item.scheduled_until !== null && event.startTime <= item.scheduled_until) continue;
     try {
-      const run = await FlowRun.create({
-        flow_id: item.flow_id,
-        parameters: event.parameterDefaults,
-        ...(event.labels ? { labels: event.labels } : {}),
-        scheduled_start_time: event.startTime,
-        idempotency_key: idempotencyKey(item.generation, event),
-        auto_scheduled: true,
-      });
+      const run = await createScheduledRun(item, event);
       if (run.created) created.push(run.id);
     } catch (error) {
       if (
