@@ -1,5 +1,5 @@
-import { startLocalRuntime } from "../local/src/runtime.js";
 import { getFloors } from "./floors.js";
+import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { type Measurement, measure, type Operation } from "./lib/measure.js";
@@ -30,32 +30,14 @@ export const kvBenchmark: Benchmark = {
   description: "KV get/set through the API over HTTP (GraphQL and REST) vs raw GetItem/PutItem",
   run: async (context) => {
     const floors = await getFloors(context);
-    const dynamo = await context.environment.dynamo();
-    const runtime = await startLocalRuntime({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: undefined,
-      dynamoEndpoint: dynamo.endpoint,
-      namePrefix: "drover-bench-kv",
-      schedulerIntervalMs: 3_600_000,
-    });
+    const runtime = await startBenchRuntime(context, "drover-bench-kv");
     try {
       const secret = runtime.bootstrap.secret;
       if (!secret) throw new Error("the bench runtime created no bootstrap key");
       const headers = { "content-type": "application/json", authorization: `Bearer ${secret}` };
       const keyOf = (sequence: number) => `bench/kv/${sequence % KEYS}`;
 
-      const graphql = async (query: string, variables: unknown) => {
-        // Variables as a JSON string, as the Prefect client sends them.
-        const response = await fetch(runtime.graphqlUrl, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
-        });
-        const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
-        if (response.status !== 200 || body.errors) throw new Error(`GraphQL: ${JSON.stringify(body)}`);
-        return body.data ?? {};
-      };
+      const graphql = graphqlClient(runtime.graphqlUrl, secret);
       const rest = async (method: "GET" | "PUT", key: string, body?: unknown) => {
         const response = await fetch(`${runtime.url}/kv/${encodeURIComponent(key)}`, {
           method,

@@ -6,7 +6,7 @@ import { packMessages } from "#core/log/message.js";
 import { prepare } from "#core/log/record.js";
 import { toItem } from "#core/log/store.js";
 import { createSqsClient } from "#core/sqs/client.js";
-import { startLocalRuntime } from "../local/src/runtime.js";
+import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { throughputFigure } from "./lib/figures.js";
 import { serialFloor } from "./lib/floor.js";
 import { measure, type Operation } from "./lib/measure.js";
@@ -101,31 +101,10 @@ export const logsBenchmark: Benchmark = {
       "lines/s",
     );
 
-    const runtime = await startLocalRuntime({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: undefined,
-      dynamoEndpoint: dynamo.endpoint,
-      namePrefix: "drover-bench-logs",
-      schedulerIntervalMs: 3_600_000,
-    });
+    const runtime = await startBenchRuntime(context, "drover-bench-logs");
     const ingest = createSqsClient(runtime.config);
     try {
-      const headers = {
-        "content-type": "application/json",
-        authorization: `Bearer ${runtime.bootstrap.secret}`,
-      };
-      const graphql = async (query: string, variables: unknown) => {
-        const response = await fetch(runtime.graphqlUrl, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
-        });
-        const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
-        if (response.status !== 200 || body.errors)
-          throw new Error(`GraphQL: ${JSON.stringify(body.errors)}`);
-        return body.data ?? {};
-      };
+      const graphql = graphqlClient(runtime.graphqlUrl, runtime.bootstrap.secret ?? "");
       const project = (await graphql(
         "mutation($i: create_project_input!) { create_project(input: $i) { id } }",
         {

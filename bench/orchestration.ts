@@ -1,9 +1,9 @@
 import { useDynamo } from "#core/dynamo/client.js";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
-import { startLocalRuntime } from "../local/src/runtime.js";
 import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js";
 import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
 import { getFloors } from "./floors.js";
+import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { DynamoCounter, type DynamoCounts } from "./lib/dynamo-counter.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
@@ -29,26 +29,6 @@ const WORKSPACES = 10;
 const READY_PER_WORKSPACE = 30;
 const QUEUE_SAMPLES = 200;
 const WRITE_SAMPLES = 20;
-
-type Gql = (
-  query: string,
-  variables?: unknown,
-  headers?: Record<string, string>,
-) => Promise<Record<string, unknown>>;
-
-function graphqlClient(url: string, key: string): Gql {
-  return async (query, variables = {}, headers = {}) => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
-      body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
-    });
-    const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
-    if (response.status !== 200 || body.errors)
-      throw new Error(`GraphQL: ${JSON.stringify(body.errors ?? body)}`);
-    return body.data ?? {};
-  };
-}
 
 const M = {
   project: "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
@@ -100,14 +80,7 @@ export const orchestrationBenchmark: Benchmark = {
   run: async (context) => {
     const floors = await getFloors(context);
     const dynamo = await context.environment.dynamo();
-    const runtime = await startLocalRuntime({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: undefined,
-      dynamoEndpoint: dynamo.endpoint,
-      namePrefix: "drover-bench-orchestration",
-      schedulerIntervalMs: 3_600_000,
-    });
+    const runtime = await startBenchRuntime(context, "drover-bench-orchestration");
     const counter = new DynamoCounter(useDynamo());
     const figures: Figure[] = [];
     const record = (figure: Figure) => {

@@ -4,9 +4,9 @@ import { gzipSync } from "node:zlib";
 import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient } from "#core/dynamo/client.js";
 import { FlowRunKeys } from "#core/flow-run/keys.js";
-import { startLocalRuntime } from "../local/src/runtime.js";
 import { openBrowser } from "../tests/browser/chromium.js";
 import { DIST_DIR, ensureDashboardBuilt } from "../web/scripts/build.js";
+import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { summarizeLatencies } from "./lib/stats.js";
 import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
 
@@ -163,28 +163,11 @@ async function seedRuns(
  * measured); each navigation is a full page load (HTML, JS, config, session check, two queries).
  */
 async function runsPageFigures(context: BenchContext): Promise<Figure[]> {
-  const dynamo = await context.environment.dynamo();
-  const runtime = await startLocalRuntime({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: undefined,
-    dynamoEndpoint: dynamo.endpoint,
-    namePrefix: `drover-bench-web-${Date.now()}`,
-    schedulerIntervalMs: 3_600_000,
-  });
+  const runtime = await startBenchRuntime(context, `drover-bench-web-${Date.now()}`);
   const browser = await openBrowser();
   try {
     const secret = runtime.bootstrap.secret ?? "";
-    const graphql = async <T>(query: string, variables: unknown = {}, bearer = secret): Promise<T> => {
-      const response = await fetch(runtime.graphqlUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await response.json()) as { data?: T; errors?: unknown[] };
-      if (body.errors || !body.data) throw new Error(`GraphQL: ${JSON.stringify(body)}`);
-      return body.data;
-    };
+    const graphql = graphqlClient(runtime.graphqlUrl, secret);
     const project = await graphql<{ create_project: { id: string } }>(
       'mutation { create_project(input: { name: "bench" }) { id } }',
     );
