@@ -28,7 +28,7 @@ type GraphQLParams = { query?: unknown; variables?: unknown; operationName?: unk
 
 function normalizeBody(
   raw: string,
-): { body: string; params: GraphQLParams } | { error: APIGatewayProxyStructuredResultV2 } {
+): { params: GraphQLParams } | { error: APIGatewayProxyStructuredResultV2 } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -54,7 +54,7 @@ function normalizeBody(
       return { error: errorResult(400, "BAD_REQUEST", '"variables" is a string but not valid JSON') };
     }
   }
-  return { body: JSON.stringify(request), params: request };
+  return { params: request };
 }
 
 function json(statusCode: number, payload: unknown): APIGatewayProxyStructuredResultV2 {
@@ -163,7 +163,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
       const params = normalized.params;
       return withActor(actor, () => executeJson(api, params, headers));
     }
-    body = normalized.body;
+    // Anything else goes to yoga, with `variables` decoded.
+    body = JSON.stringify(normalized.params);
   }
 
   const query = event.rawQueryString ? `?${event.rawQueryString}` : "";
