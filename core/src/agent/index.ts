@@ -8,6 +8,7 @@ import { batchGet, queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { QueueGate } from "../schedule/overlap.js";
 import { AgentKeys } from "./keys.js";
 
 export type Agent = {
@@ -126,14 +127,19 @@ const queueInput = z.object({
  * `get_runs_in_queue`: runs due before `before` (Scheduled ones, and Running ones with a retry
  * due) whose labels are a subset of the agent's; an agent with labels skips unlabeled runs.
  * One Query on the sparse ready index, oldest first: O(runs returned), not O(runs stored).
+ * Candidates then pass their flow group's overlap policy (schedule/overlap.ts), a batch at a
+ * time: one consistent BatchGetItem of their groups per batch, and for groups whose policy is
+ * `skip`, the claim's reads and writes. A run held back or skipped there is not returned.
  */
 export async function runsInQueue(
   raw: z.input<typeof queueInput>,
   agentId?: string | null,
+  /** The poll's clock for the overlap policy (tests pass their own). */
+  now: Date = new Date(),
 ): Promise<string[]> {
   const parsed = queueInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
-  let before = new Date().toISOString();
+  let before = now.toISOString();
   if (parsed.data.before) {
     const ms = Date.parse(parsed.data.before);
     if (Number.isNaN(ms)) throw new ValidationError(`before is not a timestamp: ${parsed.data.before}`);
@@ -143,16 +149,28 @@ export async function runsInQueue(
   const id = agentId ?? parsed.data.agent_id;
   if (id && isUuid(id)) await touch(id);
 
+  const gate = new QueueGate(now);
   const ids: string[] = [];
+  let batch: Array<Record<string, unknown>> = [];
+  // Every run the gate admits is returned (admitting may claim it for its group): a batch never
+  // holds more candidates than there is room left for.
+  const flush = async () => {
+    for (const run of await gate.admit(batch)) ids.push(String(run.id));
+    batch = [];
+  };
   let read = 0;
   for await (const run of FlowRun.ready(before)) {
     if (++read > MAX_READY_READ) break;
     const labels = (run.labels as string[] | undefined) ?? [];
     if (labels.length === 0 && agentLabels.size > 0) continue;
     if (!labels.every((label) => agentLabels.has(label))) continue;
-    ids.push(String(run.id));
-    if (ids.length >= MAX_RUNS_PER_POLL) break;
+    batch.push(run);
+    if (ids.length + batch.length >= MAX_RUNS_PER_POLL) {
+      await flush();
+      if (ids.length >= MAX_RUNS_PER_POLL) break;
+    }
   }
+  await flush();
   return ids;
 }
 

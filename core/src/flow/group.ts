@@ -212,6 +212,13 @@ export async function set(id: string, field: keyof typeof settable, value: unkno
 }
 
 function toGroup(item: Record<string, unknown>): FlowGroup {
-  const { version_counter: _, entity: __, ...rest } = stripStorage(item) as Record<string, unknown>;
+  const {
+    version_counter: _,
+    entity: __,
+    // The overlap policy's claim (schedule/overlap.ts): bookkeeping, not part of the group.
+    overlap_run_id: ___,
+    overlap_claim_expires: ____,
+    ...rest
+  } = stripStorage(item) as Record<string, unknown>;
   return rest as unknown as FlowGroup;
 }

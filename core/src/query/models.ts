@@ -158,6 +158,8 @@ export const MODELS: EntityModel[] = [
       is_late: "Boolean",
       late_reason: "String",
       lazarus_count: "Int",
+      // Set on runs a backfill asked for (core/src/schedule/backfill.ts); null otherwise.
+      backfilled: "Boolean",
       created: "timestamptz",
       updated: "timestamptz",
     }),

@@ -1,5 +1,10 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
+import { useTenantId } from "../actor.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
+import { FlowRunKeys } from "../flow-run/keys.js";
 import { isUuid } from "../ids.js";
 import { fromGroup } from "./index.js";
 import { nextEvents, parseSchedule } from "./schedule.js";
@@ -20,7 +25,9 @@ export type BackfillResult = { flow_run_ids: string[]; created: number; existing
  * Creates the runs the flow group's active schedule would have created with start times in
  * [start, end] (capped at now: the future is the scheduler's), with the scheduler's own
  * idempotency keys, so a backfill repeated, or overlapping what the scheduler created, creates
- * each run once. The runs are due at once: agents pick them up oldest first.
+ * each run once. The runs are due at once: agents pick them up oldest first. Each is marked
+ * `backfilled`: the skip-late policy leaves it alone, and under the overlap policy `skip` it waits
+ * for its turn instead of being skipped.
  */
 export async function backfill(raw: z.input<typeof input>, now = new Date()): Promise<BackfillResult> {
   const parsed = input.safeParse(raw);
@@ -45,9 +52,34 @@ export async function backfill(raw: z.input<typeof input>, now = new Date()): Pr
   const result: BackfillResult = { flow_run_ids: [], created: 0, existing: 0 };
   for (const event of events) {
     const run = await createScheduledRun(item, event);
+    await markBackfilled(run.id);
     result.flow_run_ids.push(run.id);
     if (run.created) result.created++;
     else result.existing++;
   }
   return result;
+}
+
+/**
+ * Marks a run the backfill asked for (created now, or created earlier by the scheduler and still
+ * waiting), so the scheduler's skip-late policy leaves it alone (health.ts) and the overlap policy
+ * holds it back rather than skipping it (overlap.ts). Written right after the run is created: the
+ * skip-late policy never acts within the late grace of a run's creation. A run that already left
+ * Scheduled keeps what happened to it.
+ */
+async function markBackfilled(id: string): Promise<void> {
+  await useDynamo()
+    .send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(useTenantId(), id),
+        UpdateExpression: "SET backfilled = :true",
+        ConditionExpression: "#state = :scheduled",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":true": true, ":scheduled": "Scheduled" },
+      }),
+    )
+    .catch((error) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
 }

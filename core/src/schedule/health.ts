@@ -98,7 +98,11 @@ export type RunSettings = {
   late_run_state: "Skipped" | "Cancelled";
 };
 
-/** The flow's settings overridden by its group's (where `set_flow_group_settings`-style keys live). */
+/**
+ * The flow's settings overridden by its group's, where the mutations write them
+ * (`enable/disable_flow_heartbeat`, `enable/disable_flow_lazarus_process`, `set_flow_group_settings`;
+ * flow/settings.ts).
+ */
 export function runSettings(flow: unknown, group: unknown): RunSettings {
   const merged = {
     ...((flow as Record<string, unknown> | undefined) ?? {}),
@@ -261,28 +265,41 @@ class TickContext {
     return this.zombie(run, settings, why);
   }
 
-  /** Late marking and the flow group's skip-late policy (entries of kinds `scheduled` and `skip`). */
+  /**
+   * Late marking and the flow group's skip-late policy (entries of kinds `scheduled` and `skip`).
+   * Backfilled runs (`backfilled`, set by schedule/backfill.ts) are marked late but never skipped
+   * for lateness: they start in the past because someone asked for them. No run is skipped within
+   * the late grace of its creation either, so a backfill's mark, written right after it creates a
+   * run, always lands before the policy could act; the skip is also conditional on the mark's
+   * absence in the item itself (the index copy may lag).
+   */
   private async scheduled(run: Watched): Promise<Outcome> {
     const settings = await this.settings(run);
     const start = String(run.state_start_time ?? run.scheduled_start_time);
     const lateness = this.o.now.getTime() - Date.parse(start);
-    const maxMs = settings.max_lateness_seconds === null ? null : settings.max_lateness_seconds * 1000;
+    const maxMs =
+      settings.max_lateness_seconds === null || run.backfilled === true
+        ? null
+        : settings.max_lateness_seconds * 1000;
+    const created = Date.parse(String(run.created));
+    const skipAt =
+      maxMs === null
+        ? null
+        : Math.max(Date.parse(start) + maxMs, Number.isNaN(created) ? 0 : created + this.o.lateGraceMs);
     const reason =
       run.is_late === true ? ((run.late_reason as string | null) ?? null) : await this.lateReason(run);
-    if (maxMs !== null && lateness >= maxMs) {
+    if (skipAt !== null && this.o.now.getTime() >= skipAt) {
       const message = `Flow run ${settings.late_run_state === "Skipped" ? "skipped" : "cancelled"}: scheduled for ${start}, it is ${seconds(lateness)} late, more than the flow group's max_lateness_seconds (${settings.max_lateness_seconds}).`;
+      const watched = this.stillWatched(run);
       await FlowRun.setState(run.id, run.version, serverState(settings.late_run_state, message), {
         set: { is_late: true, late_reason: reason },
-        condition: this.stillWatched(run),
+        condition: { ...watched, expression: `${watched.expression} AND attribute_not_exists(backfilled)` },
         now: this.nowIso,
       });
       await this.log(run.id, "WARNING", `${message}${reason ? ` ${reason}` : ""}`);
       return "skipped";
     }
-    const next =
-      maxMs === null
-        ? "remove"
-        : FlowRunKeys.watch("skip", run.tenant_id, iso(Date.parse(start) + maxMs), run.id);
+    const next = skipAt === null ? "remove" : FlowRunKeys.watch("skip", run.tenant_id, iso(skipAt), run.id);
     if (run.is_late === true) return this.moveWatch(run, next);
     await this.moveWatch(run, next, { is_late: true, late_reason: reason });
     await this.log(

@@ -8,6 +8,7 @@ import { projectResolvers, projectTypeDefs } from "./project.js";
 import { readResolvers, readTypeDefs } from "./read.js";
 import { scalarResolvers } from "./scalars.js";
 import { sessionResolvers, sessionTypeDefs } from "./session.js";
+import { settingsResolvers, settingsTypeDefs } from "./settings.js";
 
 /** Each domain contributes its type definitions and resolvers; same-named types are merged. */
 const modules = [
@@ -15,6 +16,7 @@ const modules = [
   { typeDefs: readTypeDefs, resolvers: readResolvers },
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
   { typeDefs: orchestrationTypeDefs, resolvers: orchestrationResolvers },
+  { typeDefs: settingsTypeDefs, resolvers: settingsResolvers },
   { typeDefs: kvTypeDefs, resolvers: kvResolvers },
   { typeDefs: logsTypeDefs, resolvers: logsResolvers },
   { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
