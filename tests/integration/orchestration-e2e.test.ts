@@ -386,6 +386,24 @@ describe("a flow run from registration to Success, with a retry and a mapped tas
     );
     expect(data.flow_run_by_pk).toEqual({ state: "Success", version: 4 });
   });
+
+  it("refuses a state over 64 KB with PAYLOAD_TOO_LARGE and leaves the run as it was", async () => {
+    const error = await fails(api, Q.flowRunStates, {
+      input: {
+        states: [
+          { flow_run_id: runId, version: 4, state: { ...state("Failed"), message: "m".repeat(70_000) } },
+        ],
+      },
+    });
+    expect(error.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(error.message).toContain("limit is 65536 bytes");
+    const data = await ok<{ flow_run_by_pk: { state: string; version: number; states: unknown[] } }>(
+      api,
+      `query { flow_run_by_pk(id: "${runId}") { state version states { version } } }`,
+    );
+    expect(data.flow_run_by_pk).toMatchObject({ state: "Success", version: 4 });
+    expect(data.flow_run_by_pk.states).toHaveLength(4);
+  });
 });
 
 describe("retries of several task runs", () => {

@@ -25,6 +25,10 @@ export const STORAGE_ATTRIBUTES = [
   "watch_pk",
   "watch_sk",
   "ttl_epoch",
+  // A run's inline state history (core/src/state/history.ts), read through its own functions.
+  "history",
+  "history_bytes",
+  "history_from",
 ] as const;
 
 export function stripStorage<T extends Record<string, unknown>>(

@@ -9,6 +9,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
+import { entryBytes, historyFrom, inlineEntry, PAGE_PREFIX } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
 import {
   isFinished,
@@ -147,6 +148,7 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
 
   const now = nowIso();
   const state = serverState("Scheduled", "Flow run scheduled.", scheduledStart);
+  const entry = inlineEntry(state, now);
   const run: FlowRun = {
     id,
     tenant_id: t,
@@ -193,6 +195,9 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
           ...run,
           // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
           start_time: undefined,
+          // The first history entry (version 1) travels in the run item (core/src/state/history.ts).
+          history: [entry],
+          history_bytes: entryBytes(entry),
         },
       }),
     );
@@ -201,25 +206,6 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
     if (error instanceof ConditionalCheckFailedException) return { id, created: false };
     throw error;
   }
-  await useDynamo().send(
-    new PutCommand({
-      TableName: mainTable(),
-      Item: {
-        ...FlowRunKeys.stateEntry(t, id, 1),
-        entity: "state",
-        id: `${id}:1`,
-        tenant_id: t,
-        flow_run_id: id,
-        version: 1,
-        state: state.type,
-        message: state.message,
-        serialized_state: state.serialized,
-        start_time: scheduledStart,
-        timestamp: now,
-        created: now,
-      },
-    }),
-  );
   return { id, created: true };
 }
 
@@ -367,7 +353,7 @@ export async function remove(id: string): Promise<void> {
   const history = await queryAll({
     TableName: mainTable(),
     KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
-    ExpressionAttributeValues: { ":pk": FlowRunKeys.run(t, id).pk, ":state": "state#" },
+    ExpressionAttributeValues: { ":pk": FlowRunKeys.run(t, id).pk, ":state": PAGE_PREFIX },
     ProjectionExpression: "pk, sk",
   });
   for (const item of history) {
@@ -376,17 +362,16 @@ export async function remove(id: string): Promise<void> {
   await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id) }));
 }
 
-/** A run's state history, oldest first. */
+/** A run's state history, oldest first: one Query of the run's partition (the run and any spilled entries). */
 export async function states(id: string): Promise<Record<string, unknown>[]> {
+  if (!isUuid(id)) return [];
+  const keys = FlowRunKeys.run(useTenantId(), id);
   const items = await queryAll({
     TableName: mainTable(),
-    KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
-    ExpressionAttributeValues: { ":pk": FlowRunKeys.run(useTenantId(), id).pk, ":state": "state#" },
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": keys.pk },
   });
-  return items.map((item) => {
-    const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
-    return row;
-  });
+  return historyFrom("flow run", id, items, keys.sk);
 }
 
 async function* rows(items: AsyncIterable<Record<string, unknown>>): AsyncIterable<Record<string, unknown>> {

@@ -31,7 +31,8 @@ export function watchShard(id: string): number {
  *     (sparse: only while the run is Scheduled, Submitted, Running or Cancelling; see `watchFor`
  *     and core/src/schedule/health.ts. Like the `due` index, its partitions are shared by all
  *     tenants so that one tick finds what needs attention with a constant number of Queries.)
- * - state history entry:   pk `<t>#flow-run#<id>`   sk `state#<version padded>`
+ * - state history:         inline in the item; once that is full, entries `state#<version padded>`
+ *                          in the item's partition (core/src/state/history.ts)
  * A run created with an idempotency key has an id derived from (tenant, flow, key), so the
  * run item itself is the lock: no separate item, and no lock without its run after a crash.
  */
@@ -59,10 +60,6 @@ export const FlowRunKeys = {
     watch_sk: key(reference, t, id),
   }),
   watchPartition: (kind: WatchKind, shard: number) => key("run-watch", kind, shard),
-  stateEntry: (t: string, id: string, version: number) => ({
-    pk: key(t, "flow-run", id),
-    sk: key("state", version.toString().padStart(10, "0")),
-  }),
 };
 
 /**

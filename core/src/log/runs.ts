@@ -46,9 +46,9 @@ export async function checkRuns(records: LogRecord[]): Promise<void> {
     (id) => !cached(taskKey(id), now),
   );
   if (taskRunIds.length > 0) {
-    const found = new Map((await TaskRun.fromIds(taskRunIds)).map((run) => [run.id, run.flow_run_id]));
+    const found = await TaskRun.flowRunIdsOf(taskRunIds);
     for (const id of taskRunIds) {
-      const flowRunId = found.get(id) ?? (await TaskRun.fromId(id))?.flow_run_id;
+      const flowRunId = found.get(id);
       if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
       remember(taskKey(id), flowRunId, now);
     }

@@ -1,8 +1,17 @@
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { DroverError, NotFoundError } from "../errors.js";
-import { isFinished, isRunning, isScheduled, type ParsedState } from "./types.js";
+import {
+  entryBytes,
+  HISTORY_INLINE_BYTES,
+  type InlineEntry,
+  inlineEntry,
+  inlineFrom,
+  pageSk,
+} from "./history.js";
+import { isFinished, isRunning, type ParsedState } from "./types.js";
 
 export class VersionLockingError extends DroverError {
   constructor(entity: string, id: string, expected: number, actual: unknown) {
@@ -34,11 +43,85 @@ export type Transition = {
 
 /**
  * One conditional UpdateItem: the unit of work of a state change (version lock, current state,
- * times, ready index). Returns the item as written. The history entry is written after it with a
- * deterministic key (`state#<version>`), so a retry rewrites the same entry.
+ * times, ready and watch indexes, and the state's history entry appended to the run item; see
+ * history.ts). Returns the item as written. When the inline history is full, it is first moved
+ * to a page (one transaction), then the update is made again.
  */
 export async function applyTransition(t: Transition): Promise<Record<string, unknown>> {
   const now = t.now ?? new Date().toISOString();
+  const entry = inlineEntry(t.state, now);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await update(t, now, entry);
+    } catch (error) {
+      if (!(error instanceof HistoryFull) || attempt >= MAX_PAGE_ATTEMPTS) throw error;
+      await moveToPage(t, error.item);
+    }
+  }
+}
+
+/** Transitions racing to page the same full history: each loser sees room on its next attempt. */
+const MAX_PAGE_ATTEMPTS = 8;
+
+/** The inline history has no room for the entry (the update changed nothing). */
+class HistoryFull extends Error {
+  constructor(readonly item: Record<string, unknown>) {
+    super("history full");
+  }
+}
+
+/**
+ * Moves a run's full inline history into its page item and empties it, in one transaction that
+ * holds only if the run is still as it was read (same version, same list) and the page is new:
+ * when several transitions find the list full at once, one moves it and the others find room.
+ */
+async function moveToPage(t: Transition, item: Record<string, unknown>): Promise<void> {
+  const owner = t.entity;
+  const from = inlineFrom(owner, item);
+  const entries = Array.isArray(item.history) ? item.history : [];
+  try {
+    await useDynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: mainTable(),
+              Item: {
+                pk: t.key.pk,
+                sk: pageSk(from),
+                entity: "state-page",
+                tenant_id: item.tenant_id,
+                from,
+                entries,
+              },
+              ConditionExpression: "attribute_not_exists(pk)",
+            },
+          },
+          {
+            Update: {
+              TableName: mainTable(),
+              Key: t.key,
+              UpdateExpression: "SET history = :empty, history_bytes = :zero, history_from = :next",
+              ConditionExpression: "version = :version AND history_bytes = :bytes",
+              ExpressionAttributeValues: {
+                ":empty": [],
+                ":zero": 0,
+                ":next": from + entries.length,
+                ":version": item.version,
+                ":bytes": item.history_bytes,
+              },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    // Another transition moved or extended the list meanwhile: the next attempt sees it as it is.
+    if (!(error instanceof TransactionCanceledException)) throw error;
+  }
+}
+
+async function update(t: Transition, now: string, entry: InlineEntry): Promise<Record<string, unknown>> {
   const { state } = t;
   const set = [
     // Every operand is read from the item as it was before this update, so this keeps the state
@@ -59,8 +142,21 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
     ":serialized": state.serialized,
     ":message": state.message,
     ":now": now,
-    ":start": isScheduled(state.type) ? (state.startTime ?? now) : null,
+    ":start": entry.start_time,
   };
+  // An entry larger than the whole budget still goes inline, alone (the list is moved out first).
+  const size = entryBytes(entry);
+  const room = Math.max(HISTORY_INLINE_BYTES - size, 0);
+  set.push(
+    "history = list_append(if_not_exists(history, :empty), :entry)",
+    "history_bytes = if_not_exists(history_bytes, :zero) + :size",
+  );
+  values[":empty"] = [];
+  values[":entry"] = [entry];
+  values[":zero"] = 0;
+  values[":size"] = size;
+  values[":room"] = room;
+  let condition = "attribute_exists(pk) AND (attribute_not_exists(history_bytes) OR history_bytes <= :room)";
   if (isRunning(state.type)) set.push("start_time = if_not_exists(start_time, :now)");
   if (isFinished(state.type)) set.push("end_time = :now");
   if (t.ready === "remove") remove.push("ready_pk", "ready_sk");
@@ -81,7 +177,6 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
     names[`#x${i}`] = attribute;
     values[`:x${i}`] = value;
   });
-  let condition = "attribute_exists(pk)";
   if (t.version !== null) {
     condition += " AND version = :expected";
     values[":expected"] = t.version;
@@ -103,35 +198,17 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
         ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       }),
     );
-    const written = result.Attributes ?? {};
-    await useDynamo().send(
-      new PutCommand({
-        TableName: mainTable(),
-        Item: {
-          pk: t.key.pk,
-          sk: `state#${String(written.version).padStart(10, "0")}`,
-          entity: "state",
-          id: `${t.id}:${String(written.version)}`,
-          tenant_id: written.tenant_id,
-          [t.entity === "flow run" ? "flow_run_id" : "task_run_id"]: t.id,
-          version: written.version,
-          state: state.type,
-          message: state.message,
-          serialized_state: state.serialized,
-          start_time: isScheduled(state.type) ? (state.startTime ?? now) : null,
-          timestamp: now,
-          created: now,
-        },
-      }),
-    );
-    return written;
+    return result.Attributes ?? {};
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      if (!error.Item)
-        throw new NotFoundError(`${t.entity === "flow run" ? "Flow run" : "Task run"} ${t.id} not found`);
-      const current = (error.Item.version as { N?: string } | undefined)?.N;
-      throw new VersionLockingError(t.entity, t.id, t.version ?? -1, current);
-    }
-    throw error;
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    if (!error.Item)
+      throw new NotFoundError(`${t.entity === "flow run" ? "Flow run" : "Task run"} ${t.id} not found`);
+    const old = unmarshall(error.Item);
+    const current = Number(old.version);
+    if (t.version !== null && current !== t.version)
+      throw new VersionLockingError(t.entity, t.id, t.version, current);
+    if (Number(old.history_bytes ?? 0) > room) throw new HistoryFull(old);
+    // The caller's own condition (t.condition) did not hold.
+    throw new VersionLockingError(t.entity, t.id, t.version ?? -1, current);
   }
 }

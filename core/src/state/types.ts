@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { ValidationError } from "../errors.js";
+import { DroverError, ValidationError } from "../errors.js";
 
 /**
  * Prefect 1 state classes and their families, as the client serializes them (`type`).
@@ -47,7 +47,14 @@ export type ParsedState = {
   serialized: SerializedState;
 };
 
-/** Validates a state at the edge: a known type, a parseable start time. */
+/**
+ * The largest serialized state accepted (UTF-8 JSON). A run item holds its current state and, in
+ * its history, the same state again (state/history.ts), well within DynamoDB's 400 KB item limit.
+ * Prefect 1 states carry result locations, not results, so real states are far smaller.
+ */
+export const MAX_STATE_BYTES = 64 * 1024;
+
+/** Validates a state at the edge: a known type, a parseable start time, a bounded size. */
 export function parseState(value: unknown): ParsedState {
   const parsed = serializedState.safeParse(value);
   if (!parsed.success) {
@@ -56,6 +63,13 @@ export function parseState(value: unknown): ParsedState {
     );
   }
   const state = parsed.data;
+  const bytes = Buffer.byteLength(JSON.stringify(state), "utf8");
+  if (bytes > MAX_STATE_BYTES) {
+    throw new DroverError(
+      "PAYLOAD_TOO_LARGE",
+      `A serialized state is ${bytes} bytes; the limit is ${MAX_STATE_BYTES} bytes (keep results in result storage, not in the state)`,
+    );
+  }
   if (!KNOWN_STATES.has(state.type)) throw new ValidationError(`Unknown state type "${state.type}"`);
   let startTime: string | null = null;
   if (state.start_time) {

@@ -10,6 +10,7 @@ import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { historyFrom, historyRow, inlineEntry } from "../state/history.js";
 import { applyTransition } from "../state/transition.js";
 import { isFinished, isScheduled, type ParsedState, parseState, serverState } from "../state/types.js";
 import { TaskRunKeys } from "./keys.js";
@@ -84,7 +85,9 @@ function newTaskRunItem(
 /** One Pending task run (map_index -1) per task, written before the flow run becomes visible. */
 export async function precreate(flowRunId: string, tasks: Task[], now: string): Promise<void> {
   const t = useTenantId();
-  await batchPut(tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now)));
+  const items = tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
+  await batchPut(items);
+  for (const item of items) rememberOwner(item);
 }
 
 export async function fromId(id: string): Promise<TaskRun | undefined> {
@@ -159,14 +162,52 @@ export async function setStates(
   return results;
 }
 
+/**
+ * Which flow run a task run belongs to is fixed when the task run is created, so each container
+ * remembers it (bounded; keyed by tenant) from every task run it reads or creates: the Running
+ * check of a transition then reads only the flow run.
+ */
+const OWNERS_MAX = 50_000;
+const owners = new Map<string, string>();
+
+function rememberOwner(item: Record<string, unknown>): void {
+  if (typeof item.id !== "string" || typeof item.flow_run_id !== "string") return;
+  if (owners.size >= OWNERS_MAX) owners.clear();
+  owners.set(`${String(item.tenant_id)}#${item.id}`, item.flow_run_id);
+}
+
+/** The flow run of each given task run of the current tenant (unknown ids are left out). */
+export async function flowRunIdsOf(ids: string[]): Promise<Map<string, string>> {
+  const t = useTenantId();
+  const found = new Map<string, string>();
+  const unknown: string[] = [];
+  for (const id of new Set(ids)) {
+    const owner = owners.get(`${t}#${id}`);
+    if (owner) found.set(id, owner);
+    else unknown.push(id);
+  }
+  if (unknown.length === 0) return found;
+  for (const run of await fromIds(unknown)) found.set(run.id, run.flow_run_id);
+  // BatchGetItem reads eventually consistent: a task run created a moment ago gets a strong read.
+  for (const id of unknown) {
+    if (found.has(id)) continue;
+    const run = await fromId(id);
+    if (run) found.set(id, run.flow_run_id);
+  }
+  return found;
+}
+
 export async function setState(id: string, version: number | null, state: ParsedState): Promise<TaskRun> {
   if (!isUuid(id)) throw new NotFoundError(`Task run ${id} not found`);
   if (state.type === "Running") {
-    const current = await requireTaskRun(id);
-    const run = await FlowRun.fromId(current.flow_run_id);
-    if (run?.state !== "Running") {
+    const flowRunId = (await flowRunIdsOf([id])).get(id);
+    if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
+    const run = await FlowRun.fromId(flowRunId);
+    // A task run never outlives its flow run (deleting a run deletes its task runs first).
+    if (!run) throw new NotFoundError(`Task run ${id} not found`);
+    if (run.state !== "Running") {
       throw new ValidationError(
-        `Task run ${id} cannot enter Running: its flow run is ${run?.state ?? "missing"}, not Running.`,
+        `Task run ${id} cannot enter Running: its flow run is ${run.state}, not Running.`,
       );
     }
   }
@@ -284,41 +325,25 @@ export async function mappedChildren(taskRunId: string) {
 }
 
 /**
- * A task run's state history, oldest first. Creating a task run writes no history entry (one write
- * per pre-created task run is the floor of create_flow_run), so its Pending version 1 is derived
- * from the task run item, read in the same Query (the item shares the history's partition).
+ * A task run's state history, oldest first: one Query of its partition (the task run and any
+ * spilled entries). Creating a task run writes no history entry (one small write per pre-created
+ * task run is the floor of create_flow_run), so its Pending version 1 is derived from the item.
  */
 export async function states(id: string): Promise<Record<string, unknown>[]> {
+  if (!isUuid(id)) return [];
+  const keys = TaskRunKeys.run(useTenantId(), id);
   const items = await queryAll({
     TableName: mainTable(),
     KeyConditionExpression: "pk = :pk",
-    ExpressionAttributeValues: { ":pk": TaskRunKeys.run(useTenantId(), id).pk },
+    ExpressionAttributeValues: { ":pk": keys.pk },
   });
-  const history = items
-    .filter((item) => String(item.sk).startsWith("state#"))
-    .map((item) => {
-      const { entity: _, ...row } = stripStorage(item) as Record<string, unknown>;
-      return row;
-    });
-  const run = items.find((item) => item.sk === TaskRunKeys.run("", id).sk);
-  if (run && history[0]?.version !== 1) history.unshift(createdEntry(toTaskRun(run)));
-  return history;
-}
-
-function createdEntry(run: TaskRun): Record<string, unknown> {
-  const state = serverState("Pending", "Task run created.");
-  return {
-    id: `${run.id}:1`,
-    tenant_id: run.tenant_id,
-    task_run_id: run.id,
-    version: 1,
-    state: state.type,
-    message: state.message,
-    serialized_state: state.serialized,
-    start_time: null,
-    timestamp: run.created,
-    created: run.created,
-  };
+  const run = items.find((item) => item.sk === keys.sk);
+  if (!run) return [];
+  const created = serverState("Pending", "Task run created.");
+  return [
+    historyRow("task run", { id, tenant_id: run.tenant_id }, 1, inlineEntry(created, String(run.created))),
+    ...historyFrom("task run", id, items, keys.sk),
+  ];
 }
 
 export async function removeAllOf(flowRunId: string): Promise<void> {
@@ -339,6 +364,7 @@ export async function removeAllOf(flowRunId: string): Promise<void> {
 }
 
 export function toTaskRun(item: Record<string, unknown>): TaskRun {
+  rememberOwner(item);
   const { entity: _, previous_state: __, ...rest } = stripStorage(item) as Record<string, unknown>;
   return rest as unknown as TaskRun;
 }

@@ -10,16 +10,13 @@ export function padMapIndex(mapIndex: number): string {
  * so creating a mapped child is one conditional put: exactly once under concurrent asks.
  * - task run:              pk `<t>#task-run#<id>`   sk `task-run`
  *   task runs of a run:    gsi1pk `<t>#flow-run#<flowRunId>#task-runs`  gsi1sk `<taskId>#<mapIndex padded>`
- * - state history entry:   pk `<t>#task-run#<id>`   sk `state#<version padded>`
+ * - state history:         inline in the item; once that is full, entries `state#<version padded>`
+ *                          in the item's partition (core/src/state/history.ts)
  */
 export const TaskRunKeys = {
   run: (t: string, id: string) => ({ pk: key(t, "task-run", id), sk: "task-run" }),
   ofFlowRun: (t: string, flowRunId: string, taskId: string, mapIndex: number) => ({
     gsi1pk: key(t, "flow-run", flowRunId, "task-runs"),
     gsi1sk: key(taskId, padMapIndex(mapIndex)),
-  }),
-  stateEntry: (t: string, id: string, version: number) => ({
-    pk: key(t, "task-run", id),
-    sk: key("state", version.toString().padStart(10, "0")),
   }),
 };
