@@ -2,6 +2,7 @@ import { getFloors } from "./floors.js";
 import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
+import { httpRequest } from "./lib/http.js";
 import { type Measurement, measure, type Operation } from "./lib/measure.js";
 import type { Benchmark, Figure } from "./lib/types.js";
 
@@ -39,13 +40,12 @@ export const kvBenchmark: Benchmark = {
 
       const graphql = graphqlClient(runtime.graphqlUrl, secret);
       const rest = async (method: "GET" | "PUT", key: string, body?: unknown) => {
-        const response = await fetch(`${runtime.url}/kv/${encodeURIComponent(key)}`, {
+        const response = await httpRequest(`${runtime.url}/kv/${encodeURIComponent(key)}`, {
           method,
           headers,
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
-        const text = await response.text();
-        if (response.status >= 300) throw new Error(`REST ${method}: ${response.status} ${text}`);
+        if (response.status >= 300) throw new Error(`REST ${method}: ${response.status} ${response.body}`);
       };
 
       const seeded = await measure(

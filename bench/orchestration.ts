@@ -14,9 +14,13 @@ import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
 /**
  * The orchestration API over HTTP as agents and flow runners use it, on the local runtime (in this
  * process) and the same DynamoDB Local as the floors:
- * - task run state transitions per second at the run's concurrency (the task runner's Running with
- *   its version, then Success with `version: null`, one task run per worker) vs the raw
- *   version-locked UpdateItem floor;
+ * - task run state transitions per second at the run's concurrency vs the raw version-locked
+ *   UpdateItem floor: the task runner's pattern (each task run of a Running flow run enters Running
+ *   with its version, then Success with `version: null`; then the next task run), and, for
+ *   information, one task run per worker moved back and forth without end (its history paged out).
+ *   The task runs were created by this process, so the API knows their flow runs without a read
+ *   (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them does;
+ *   a cold one reads the task run once more on its first Running;
  * - `get_runs_in_queue` latency and DynamoDB items read per call with 1,000 and then 100,000 runs
  *   stored in the polled workspace, among 10 workspaces each with runs waiting;
  * - `create_flow_run` per second for a flow of 20 tasks, and the writes each created run costs.
@@ -29,6 +33,9 @@ const WORKSPACES = 10;
 const READY_PER_WORKSPACE = 30;
 const QUEUE_SAMPLES = 200;
 const WRITE_SAMPLES = 20;
+/** Flow runs (of TASKS_PER_RUN task runs) whose task runs the transition benchmark moves. */
+const RUNS_FOR_TRANSITIONS = 60;
+const TASKS_PER_RUN = 50;
 
 const M = {
   project: "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
@@ -107,30 +114,29 @@ async function transitions(
   record: (figure: Figure) => void,
 ): Promise<void> {
   const n = context.options.concurrency;
-  const ws = await newWorkspace(url, "bench-transitions", 5, []);
-  // One Running flow run per worker, and in it the task run that worker moves.
-  const taskRuns: Array<{ id: string; version: number }> = [];
-  for (let worker = 0; worker < n; worker++) {
-    const run = (await ws.gql(M.run, { input: { flow_id: ws.flowId, parameters: { n: worker } } }))
-      .create_flow_run as {
-      id: string;
-    };
-    await ws.gql(M.flowStates, {
-      input: { states: [{ flow_run_id: run.id, version: null, state: state("Running") }] },
-    });
-    const read = (
-      await ws.gql(
-        `query { flow_run_by_pk(id: "${run.id}") { task_runs(where: { map_index: { _eq: -1 } }) { id version } } }`,
-      )
-    ).flow_run_by_pk as { task_runs: Array<{ id: string; version: number }> };
-    const first = read.task_runs[0];
-    if (!first) throw new Error("the run has no task runs");
-    taskRuns.push({ ...first });
-  }
-  // The task runner's pair: Running with the version it read, then the final state unconditionally.
-  const transition: Operation = async (worker) => {
-    const taskRun = taskRuns[worker];
-    if (!taskRun) throw new Error(`no task run for worker ${worker}`);
+  const ws = await newWorkspace(url, "bench-transitions", TASKS_PER_RUN, []);
+  // Running flow runs whose pre-created task runs the workers take in turn.
+  const runningTaskRuns = async (runs: number) => {
+    const taskRuns: Array<{ id: string; version: number }> = [];
+    for (let i = 0; i < runs; i++) {
+      const run = (await ws.gql(M.run, { input: { flow_id: ws.flowId, parameters: { n: i } } }))
+        .create_flow_run as {
+        id: string;
+      };
+      await ws.gql(M.flowStates, {
+        input: { states: [{ flow_run_id: run.id, version: null, state: state("Running") }] },
+      });
+      const read = (
+        await ws.gql(
+          `query { flow_run_by_pk(id: "${run.id}") { task_runs(where: { map_index: { _eq: -1 } }) { id version } } }`,
+        )
+      ).flow_run_by_pk as { task_runs: Array<{ id: string; version: number }> };
+      taskRuns.push(...read.task_runs);
+    }
+    return taskRuns;
+  };
+  // One transition of the task runner's pair: Running with the version it read, then the final state unconditionally.
+  const step = async (taskRun: { id: string; version: number }) => {
     const running = taskRun.version % 2 === 1;
     await ws.gql(M.taskStates, {
       input: {
@@ -142,21 +148,59 @@ async function transitions(
       },
     });
     taskRun.version++;
-    return undefined;
   };
-  await measure(transition, { concurrency: n, durationMs: 3000 });
-  const measured = await measure(transition, {
+  const timing = {
     concurrency: n,
     durationMs: context.options.durationMs,
     warmupMs: context.options.warmupMs,
-  });
+  };
+
+  // The task runner's pattern: each task run of a flow run enters Running, then Success; the next.
+  const fresh = await runningTaskRuns(RUNS_FOR_TRANSITIONS);
+  let next = 0;
+  const mine: Array<{ id: string; version: number } | undefined> = [];
+  const taskRunner: Operation = async (worker) => {
+    let taskRun = mine[worker];
+    if (!taskRun || taskRun.version >= 3) {
+      // Past the pool's end the task runs start again (Running after Success is allowed, as in Prefect).
+      taskRun = fresh[next++ % fresh.length];
+      if (!taskRun) throw new Error("no task runs");
+      mine[worker] = taskRun;
+    }
+    await step(taskRun);
+    return undefined;
+  };
+  const measured = await measure(taskRunner, timing);
   record(
     throughputFigure(
       "orchestration.task_run_transition.concurrent",
-      `set_task_run_states (Running with version / Success with null), ${n} concurrent`,
+      `set_task_run_states, task runner pattern (Running with version, then Success with null, next task run), ${n} concurrent`,
       measured,
       "ops/s",
-      { floor: floorOf(floor), note: "target: at least 0.5 of the floor" },
+      {
+        floor: floorOf(floor),
+        note: `target: at least 0.5 of the floor; ${fresh.length} task runs in ${RUNS_FOR_TRANSITIONS} Running flow runs`,
+      },
+    ),
+  );
+
+  // One task run per worker, moved back and forth for the whole run: its history grows without end
+  // and is paged out of the task run item every few transitions (core/src/state/history.ts).
+  const same = await runningTaskRuns(Math.ceil(n / TASKS_PER_RUN));
+  const longHistory: Operation = async (worker) => {
+    const taskRun = same[worker];
+    if (!taskRun) throw new Error(`no task run for worker ${worker}`);
+    await step(taskRun);
+    return undefined;
+  };
+  const paged = await measure(longHistory, timing);
+  record(
+    throughputFigure(
+      "orchestration.task_run_transition.long_history.concurrent",
+      `set_task_run_states, one task run per worker back and forth (history paged), ${n} concurrent`,
+      paged,
+      "ops/s",
+      { floor: floorOf(floor) },
     ),
   );
 }

@@ -1,4 +1,5 @@
 import { type LocalRuntime, startLocalRuntime } from "../../local/src/runtime.js";
+import { httpRequest } from "./http.js";
 import type { BenchContext } from "./types.js";
 
 /** The whole local runtime on the bench's shared DynamoDB Local, with tables of its own; no scheduler ticks. */
@@ -23,12 +24,12 @@ export type Gql = <T = Record<string, unknown>>(
 /** A GraphQL client sending variables as a JSON string, as the Prefect client does; any error throws. */
 export function graphqlClient(url: string, key: string): Gql {
   return async <T>(query: string, variables: unknown = {}, headers: Record<string, string> = {}) => {
-    const response = await fetch(url, {
+    const response = await httpRequest(url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
       body: JSON.stringify({ query, variables: JSON.stringify(variables) }),
     });
-    const body = (await response.json()) as { data?: T; errors?: unknown[] };
+    const body = JSON.parse(response.body) as { data?: T; errors?: unknown[] };
     if (response.status !== 200 || body.errors || !body.data) {
       throw new Error(`GraphQL: ${JSON.stringify(body.errors ?? body)}`);
     }
