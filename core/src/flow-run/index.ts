@@ -49,6 +49,8 @@ export type FlowRun = {
   agent_id: string | null;
   created: string;
   updated: string;
+  /** Set on scheduler-created runs until their task runs exist (`createScheduled`, `setState`). */
+  task_runs_deferred?: boolean;
 };
 
 const labelsSchema = z.array(z.string().min(1).max(255)).max(100);
@@ -109,6 +111,127 @@ function labelsFrom(value: unknown): string[] | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** What a run is created from, once its flow is known (validated, defaults applied). */
+type RunSpec = {
+  parameters: Record<string, unknown>;
+  context: Record<string, unknown>;
+  labels: string[];
+  runConfig: unknown;
+  scheduledStart: string;
+  name: string | null;
+  idempotencyKey: string | null;
+  autoScheduled: boolean;
+};
+
+/** The group's and the flow's defaults under the input's own values; refuses what the flow cannot run. */
+function runSpec(
+  flow: Flow.Flow,
+  group: FlowGroup.FlowGroup | undefined,
+  input: z.output<typeof createInput>,
+): RunSpec {
+  if (flow.archived)
+    throw new ValidationError(`Flow ${flow.id} is archived; runs can only be created for its latest version`);
+  let scheduledStart = nowIso();
+  if (input.scheduled_start_time) {
+    const ms = Date.parse(input.scheduled_start_time);
+    if (Number.isNaN(ms))
+      throw new ValidationError(`scheduled_start_time is not a timestamp: ${input.scheduled_start_time}`);
+    scheduledStart = new Date(ms).toISOString();
+  }
+  const parameters = { ...(group?.default_parameters ?? {}), ...(input.parameters ?? {}) };
+  checkParameters(flow, parameters);
+  const labels =
+    input.labels ??
+    labelsFrom(input.run_config) ??
+    group?.labels ??
+    labelsFrom(flow.run_config) ??
+    labelsFrom(flow.environment) ??
+    [];
+  return {
+    parameters,
+    context: input.context ?? {},
+    labels: [...new Set(labels)].sort(),
+    runConfig: input.run_config ?? group?.run_config ?? flow.run_config ?? null,
+    scheduledStart,
+    name: input.flow_run_name ?? null,
+    idempotencyKey: input.idempotency_key ?? null,
+    autoScheduled: input.auto_scheduled ?? false,
+  };
+}
+
+/**
+ * The one place a run item is built: state Scheduled (version 1, its history entry inline), with
+ * its index keys (runs of a flow, of a group, of the tenant; the agents' queue; the scheduler's
+ * watch). Written with one conditional put (`putRun`).
+ */
+function runItem(
+  t: string,
+  flow: Flow.Flow,
+  id: string,
+  spec: RunSpec,
+  now: string,
+  options: { taskRunsDeferred: boolean },
+): Record<string, unknown> {
+  const state = serverState("Scheduled", "Flow run scheduled.", spec.scheduledStart);
+  const entry = inlineEntry(state, now);
+  const run: FlowRun = {
+    id,
+    tenant_id: t,
+    flow_id: flow.id,
+    flow_group_id: flow.flow_group_id,
+    project_id: flow.project_id,
+    name: spec.name ?? generateRunName(),
+    labels: spec.labels,
+    parameters: spec.parameters,
+    context: spec.context,
+    run_config: spec.runConfig,
+    version: 1,
+    state: state.type,
+    serialized_state: state.serialized,
+    state_message: state.message,
+    state_timestamp: now,
+    state_start_time: spec.scheduledStart,
+    start_time: null,
+    end_time: null,
+    scheduled_start_time: spec.scheduledStart,
+    heartbeat: null,
+    idempotency_key: spec.idempotencyKey,
+    auto_scheduled: spec.autoScheduled,
+    agent_id: null,
+    created: now,
+    updated: now,
+  };
+  return {
+    ...FlowRunKeys.run(t, id),
+    ...FlowRunKeys.ofFlow(t, flow.id, now, id),
+    ...FlowRunKeys.ofGroup(t, flow.flow_group_id, spec.scheduledStart, id),
+    ...FlowRunKeys.ofTenant(t, now, id),
+    ...FlowRunKeys.ready(t, spec.scheduledStart, id),
+    ...FlowRunKeys.watch("scheduled", t, spec.scheduledStart, id),
+    entity: "flow-run",
+    ...run,
+    // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
+    start_time: undefined,
+    // The first history entry (version 1) travels in the run item (core/src/state/history.ts).
+    history: [entry],
+    history_bytes: entryBytes(entry),
+    ...(options.taskRunsDeferred ? { task_runs_deferred: true } : {}),
+  };
+}
+
+/** One conditional put: false when a run with that id exists already (an idempotency key's twin won). */
+async function putRun(item: Record<string, unknown>): Promise<boolean> {
+  try {
+    await useDynamo().send(
+      new PutCommand({ TableName: mainTable(), ConditionExpression: "attribute_not_exists(pk)", Item: item }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
 /**
  * Creates a run in state Scheduled (version 1) with one Pending task run per task of the flow
  * (the flow runner learns task ids only from them). A repeated idempotency key returns the first run.
@@ -119,27 +242,8 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   const input = parsed.data;
   const t = useTenantId();
   const flow = await targetFlow(input);
-  if (flow.archived)
-    throw new ValidationError(`Flow ${flow.id} is archived; runs can only be created for its latest version`);
   const group = await FlowGroup.fromId(flow.flow_group_id);
-
-  let scheduledStart = nowIso();
-  if (input.scheduled_start_time) {
-    const ms = Date.parse(input.scheduled_start_time);
-    if (Number.isNaN(ms))
-      throw new ValidationError(`scheduled_start_time is not a timestamp: ${input.scheduled_start_time}`);
-    scheduledStart = new Date(ms).toISOString();
-  }
-  const parameters = { ...(group?.default_parameters ?? {}), ...(input.parameters ?? {}) };
-  checkParameters(flow, parameters);
-  const runConfig = input.run_config ?? group?.run_config ?? flow.run_config ?? null;
-  const labels =
-    input.labels ??
-    labelsFrom(input.run_config) ??
-    group?.labels ??
-    labelsFrom(flow.run_config) ??
-    labelsFrom(flow.environment) ??
-    [];
+  const spec = runSpec(flow, group, input);
 
   // With an idempotency key the run's id is derived from (flow, key): a repeat, a retry after a
   // crash half-way, or a concurrent twin all name the same run, which one conditional put creates.
@@ -147,66 +251,43 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   const now = nowIso();
-  const state = serverState("Scheduled", "Flow run scheduled.", scheduledStart);
-  const entry = inlineEntry(state, now);
-  const run: FlowRun = {
-    id,
-    tenant_id: t,
-    flow_id: flow.id,
-    flow_group_id: flow.flow_group_id,
-    project_id: flow.project_id,
-    name: input.flow_run_name ?? generateRunName(),
-    labels: [...new Set(labels)].sort(),
-    parameters,
-    context: input.context ?? {},
-    run_config: runConfig,
-    version: 1,
-    state: state.type,
-    serialized_state: state.serialized,
-    state_message: state.message,
-    state_timestamp: now,
-    state_start_time: scheduledStart,
-    start_time: null,
-    end_time: null,
-    scheduled_start_time: scheduledStart,
-    heartbeat: null,
-    idempotency_key: input.idempotency_key ?? null,
-    auto_scheduled: input.auto_scheduled ?? false,
-    agent_id: null,
-    created: now,
-    updated: now,
-  };
   // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
   const tasks = await Flow.tasksOf(flow.id);
   await TaskRun.precreate(id, tasks, now);
-  try {
-    await useDynamo().send(
-      new PutCommand({
-        TableName: mainTable(),
-        ConditionExpression: "attribute_not_exists(pk)",
-        Item: {
-          ...FlowRunKeys.run(t, id),
-          ...FlowRunKeys.ofFlow(t, flow.id, now, id),
-          ...FlowRunKeys.ofGroup(t, flow.flow_group_id, scheduledStart, id),
-          ...FlowRunKeys.ofTenant(t, now, id),
-          ...FlowRunKeys.ready(t, scheduledStart, id),
-          ...FlowRunKeys.watch("scheduled", t, scheduledStart, id),
-          entity: "flow-run",
-          ...run,
-          // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
-          start_time: undefined,
-          // The first history entry (version 1) travels in the run item (core/src/state/history.ts).
-          history: [entry],
-          history_bytes: entryBytes(entry),
-        },
-      }),
-    );
-  } catch (error) {
-    // Only reachable with an idempotency key (random ids do not collide): the twin won.
-    if (error instanceof ConditionalCheckFailedException) return { id, created: false };
-    throw error;
-  }
-  return { id, created: true };
+  // Only reachable with an idempotency key (random ids do not collide): the twin won.
+  const created = await putRun(runItem(t, flow, id, spec, now, { taskRunsDeferred: false }));
+  return { id, created };
+}
+
+/** The flow (and its group) a schedule's runs are created for, read once for all of them. */
+export type ScheduledTarget = { flow: Flow.Flow; group: FlowGroup.FlowGroup | undefined };
+
+export type ScheduledInput = {
+  parameters: Record<string, unknown>;
+  labels: string[] | null;
+  scheduled_start_time: string;
+  idempotency_key: string;
+};
+
+/**
+ * The scheduler's run (its tick and backfill): one conditional put and nothing else. The flow and
+ * group are the caller's (read once per schedule); the id is derived from the idempotency key, so
+ * the put alone decides whether the run is new (no read first); and the task runs are not
+ * pre-created: the run carries `task_runs_deferred` and gets them when it first leaves the
+ * Scheduled family towards running (`setState`), so the upcoming runs a schedule keeps, which
+ * may never start, cost one item each.
+ */
+export async function createScheduled(
+  target: ScheduledTarget,
+  raw: ScheduledInput,
+): Promise<{ id: string; created: boolean }> {
+  const parsed = createInput.safeParse({ ...raw, flow_id: target.flow.id, auto_scheduled: true });
+  if (!parsed.success) throw invalid(parsed.error);
+  const t = useTenantId();
+  const spec = runSpec(target.flow, target.group, parsed.data);
+  const id = idempotentRunId(t, target.flow.id, raw.idempotency_key);
+  const created = await putRun(runItem(t, target.flow, id, spec, nowIso(), { taskRunsDeferred: true }));
+  return { id, created };
 }
 
 /** The id of the run a flow's idempotency key stands for (keys never expire). */
@@ -275,7 +356,41 @@ export async function setState(
     }),
   );
   if (state.type === "Cancelled") await TaskRun.cancelUnfinished(id);
+  if (written.task_runs_deferred === true && needsTaskRuns(state.type)) {
+    await createDeferredTaskRuns(written, now);
+    delete written.task_runs_deferred;
+  }
   return written;
+}
+
+/** A run on its way to running (Submitted, Pending, Running...) needs its task runs; a finished one never will. */
+function needsTaskRuns(type: string): boolean {
+  return !isScheduled(type) && !isFinished(type);
+}
+
+/**
+ * The task runs of a scheduler-created run (`createScheduled`), created when it first heads for
+ * running and before that transition answers, so the flow runner's read of the run finds them as
+ * it finds a `create_flow_run` run's. Each is a conditional put of the id `precreate` derives, so
+ * a concurrent transition doing the same, or a retry after a crash before the flag was cleared,
+ * never overwrites a task run that has moved on. The flag goes last: while it is set, every
+ * transition towards running makes sure the task runs exist.
+ */
+async function createDeferredTaskRuns(run: FlowRun, now: string): Promise<void> {
+  await TaskRun.precreate(run.id, await Flow.tasksOf(run.flow_id), now, { ifAbsent: true });
+  await useDynamo()
+    .send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(run.tenant_id, run.id),
+        UpdateExpression: "REMOVE task_runs_deferred",
+        ConditionExpression: "attribute_exists(task_runs_deferred)",
+      }),
+    )
+    .catch((error) => {
+      // Cleared by a concurrent transition (or the run was deleted meanwhile).
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
 }
 
 /** `cancel_flow_run`: a Running run goes to Cancelling (its runner stops it), an unfinished one to Cancelled. */

@@ -8,7 +8,7 @@ import { FlowRunKeys } from "../flow-run/keys.js";
 import { isUuid } from "../ids.js";
 import { fromGroup } from "./index.js";
 import { nextEvents, parseSchedule } from "./schedule.js";
-import { createScheduledRun } from "./tick.js";
+import { createScheduledRun, scheduledTarget } from "./tick.js";
 
 /** Runs one backfill may create; a longer window is refused (split it). */
 export const MAX_BACKFILL_RUNS = 1000;
@@ -50,8 +50,10 @@ export async function backfill(raw: z.input<typeof input>, now = new Date()): Pr
     );
   }
   const result: BackfillResult = { flow_run_ids: [], created: 0, existing: 0 };
+  if (events.length === 0) return result;
+  const target = await scheduledTarget(item);
   for (const event of events) {
-    const run = await createScheduledRun(item, event);
+    const run = await createScheduledRun(target, item, event);
     await markBackfilled(run.id);
     result.flow_run_ids.push(run.id);
     if (run.created) result.created++;

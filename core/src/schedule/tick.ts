@@ -4,6 +4,8 @@ import { DeleteCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamod
 import { asTenant } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
+import * as FlowGroup from "../flow/group.js";
+import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
 import { type ScheduleItem, stableJson, sync } from "./index.js";
 import { DUE_SHARDS, ScheduleKeys } from "./keys.js";
@@ -18,7 +20,7 @@ export type TickOptions = {
   maxSchedules?: number;
   /** No schedule is started after this many ms (the Lambda's timeout minus a margin). */
   budgetMs?: number;
-  /** Schedules handled in parallel. */
+  /** DynamoDB requests in flight at once (reads of flows and groups, run puts, index updates). */
   concurrency?: number;
   onError?: (error: unknown, item: ScheduleItem) => void;
 };
@@ -32,7 +34,7 @@ export type TickResult = {
   skippedEvents: number;
 };
 
-const DEFAULTS = { upcoming: 10, maxSchedules: 1000, budgetMs: 45_000, concurrency: 16 };
+const DEFAULTS = { upcoming: 10, maxSchedules: 1000, budgetMs: 45_000, concurrency: 32 };
 
 /**
  * The run's idempotency key: the schedule generation, the start time and what the clock gives the
@@ -47,47 +49,95 @@ export function idempotencyKey(generation: string, event: ScheduleEvent): string
   return `auto-scheduled:${generation}:${event.startTime}:${what}`;
 }
 
+/** What a schedule's runs are created from (its flow and flow group), read once per schedule. */
+export async function scheduledTarget(
+  item: ScheduleItem,
+  io: Limit = (fn) => fn(),
+): Promise<FlowRun.ScheduledTarget> {
+  const [flow, group] = await Promise.all([
+    io(() => Flow.fromId(item.flow_id)),
+    io(() => FlowGroup.fromId(item.flow_group_id)),
+  ]);
+  if (!flow) throw new NotFoundError(`Flow ${item.flow_id} not found`);
+  return { flow, group };
+}
+
 /** The run a schedule event stands for, created once whoever asks (the tick, a backfill). */
-export function createScheduledRun(item: ScheduleItem, event: ScheduleEvent) {
-  return FlowRun.create({
-    flow_id: item.flow_id,
+export function createScheduledRun(
+  target: FlowRun.ScheduledTarget,
+  item: ScheduleItem,
+  event: ScheduleEvent,
+) {
+  return FlowRun.createScheduled(target, {
     parameters: event.parameterDefaults,
-    ...(event.labels ? { labels: event.labels } : {}),
+    labels: event.labels,
     scheduled_start_time: event.startTime,
     idempotency_key: idempotencyKey(item.generation, event),
-    auto_scheduled: true,
   });
 }
 
-/** The schedules due at `now`, oldest first: one Query per shard, never the schedules not due. */
+/**
+ * The schedules due at `now`, oldest first within each shard: a Query per shard for its share of
+ * `limit`, then, while fewer than `limit` were found, more from the shards that have more. With
+ * nothing due that is one empty page per shard; with a backlog, about `limit` items, not
+ * `limit` per shard.
+ */
 async function dueSchedules(now: Date, limit: number): Promise<ScheduleItem[]> {
-  const pages = await Promise.all(
-    Array.from({ length: DUE_SHARDS }, (_, shard) =>
-      useDynamo().send(
-        new QueryCommand({
-          TableName: mainTable(),
-          IndexName: "due",
-          KeyConditionExpression: "due_pk = :pk AND due_sk <= :now",
-          ExpressionAttributeValues: {
-            ":pk": ScheduleKeys.duePartition(shard),
-            ":now": `${now.toISOString()}#~`,
-          },
-          Limit: limit,
-        }),
-      ),
-    ),
-  );
-  return pages
-    .flatMap((page) => (page.Items ?? []) as Array<ScheduleItem & { due_sk: string }>)
-    .sort((a, b) => (a.due_sk < b.due_sk ? -1 : 1))
-    .slice(0, limit);
+  type Shard = { shard: number; start?: Record<string, unknown> };
+  const found: Array<ScheduleItem & { due_sk: string }> = [];
+  let open: Shard[] = Array.from({ length: DUE_SHARDS }, (_, shard) => ({ shard }));
+  while (open.length > 0 && found.length < limit) {
+    const share = Math.ceil((limit - found.length) / open.length);
+    const pages = await Promise.all(
+      open.map(async ({ shard, start }) => {
+        const page = await useDynamo().send(
+          new QueryCommand({
+            TableName: mainTable(),
+            IndexName: "due",
+            KeyConditionExpression: "due_pk = :pk AND due_sk <= :now",
+            ExpressionAttributeValues: {
+              ":pk": ScheduleKeys.duePartition(shard),
+              ":now": `${now.toISOString()}#~`,
+            },
+            Limit: share,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        found.push(...((page.Items ?? []) as Array<ScheduleItem & { due_sk: string }>));
+        return { shard, start: page.LastEvaluatedKey };
+      }),
+    );
+    open = pages.filter((page): page is Required<Shard> => page.start !== undefined);
+  }
+  return found.sort((a, b) => (a.due_sk < b.due_sk ? -1 : 1)).slice(0, limit);
 }
+
+/** At most `n` calls of the returned function running at once; the others wait their turn, in order. */
+function limiter(n: number) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve)); // the finishing call hands over its slot
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+type Limit = ReturnType<typeof limiter>;
 
 /**
  * One scheduler tick: for each due schedule, creates the missing runs among its next `upcoming`
  * events (Scheduled, auto_scheduled, with the clock's parameters and labels), then advances its
  * index item. Bounded by `maxSchedules` and `budgetMs`; whatever is not handled stays due, and a
  * schedule interrupted half-way is redone by the next tick with the same keys (no loss, no duplicates).
+ * A schedule costs its flow and group reads, one conditional put per missing run and one index
+ * update; `concurrency` bounds the DynamoDB requests in flight across all of them.
  */
 export async function tick(options: TickOptions = {}): Promise<TickResult> {
   const o = { ...DEFAULTS, ...options };
@@ -102,12 +152,13 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
     failed: 0,
     skippedEvents: 0,
   };
+  const io = limiter(o.concurrency);
   let next = 0;
   const worker = async () => {
     while (next < due.length && Date.now() - started < o.budgetMs) {
       const item = due[next++] as ScheduleItem;
       try {
-        const one = await asTenant(item.tenant_id, () => scheduleOne(item, now, o.upcoming));
+        const one = await asTenant(item.tenant_id, () => scheduleOne(item, now, o.upcoming, io));
         result.processed++;
         result.runsCreated += one.runsCreated;
         result.indexUpdates += one.indexUpdates;
@@ -118,11 +169,12 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
       }
     }
   };
+  // As many schedules in progress as requests allowed in flight: each mostly waits for its requests.
   await Promise.all(Array.from({ length: Math.min(o.concurrency, due.length) }, worker));
   return result;
 }
 
-async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number) {
+async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number, io: Limit) {
   const outcome = { runsCreated: 0, indexUpdates: 0, skippedEvents: 0 };
   let events: ScheduleEvent[];
   try {
@@ -131,24 +183,31 @@ async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number) {
     if (!(error instanceof ValidationError)) throw error;
     events = []; // validated when stored; a schedule that no longer parses is dropped rather than retried forever
   }
+  const missing = events.filter((e) => item.scheduled_until === null || e.startTime > item.scheduled_until);
   const created: string[] = [];
-  for (const event of events) {
-    if (item.scheduled_until !== null && event.startTime <= item.scheduled_until) continue;
-    try {
-      const run = await createScheduledRun(item, event);
-      if (run.created) created.push(run.id);
-    } catch (error) {
-      if (
-        error instanceof NotFoundError ||
-        (error instanceof ValidationError && /archived/.test(error.message))
-      ) {
-        // The flow went away under the schedule: recompute what (if anything) the group schedules.
-        await sync(item.flow_group_id);
-        return outcome;
-      }
-      if (!(error instanceof ValidationError)) throw error;
-      outcome.skippedEvents++; // e.g. clock parameters the flow refuses: never retried forever
+  if (missing.length > 0) {
+    const target = await scheduledTarget(item, io).catch((error) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+    if (!target || target.flow.archived) {
+      // The flow went away under the schedule: recompute what (if anything) the group schedules.
+      await sync(item.flow_group_id);
+      return outcome;
     }
+    const runs = await Promise.allSettled(
+      missing.map((event) => io(() => createScheduledRun(target, item, event))),
+    );
+    for (const run of runs) {
+      if (run.status === "fulfilled") {
+        if (run.value.created) created.push(run.value.id);
+      } else if (run.reason instanceof ValidationError) {
+        outcome.skippedEvents++; // e.g. clock parameters the flow refuses: never retried forever
+      }
+    }
+    const failure = runs.find((run) => run.status === "rejected" && !(run.reason instanceof ValidationError));
+    // The index stays as it was: the next tick redoes this schedule with the same keys.
+    if (failure?.status === "rejected") throw failure.reason;
   }
   outcome.runsCreated = created.length;
   const key = ScheduleKeys.schedule(item.tenant_id, item.flow_group_id);
@@ -156,35 +215,39 @@ async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number) {
     const first = events[0];
     const last = events[events.length - 1];
     if (!first || !last) {
-      await useDynamo().send(
-        new DeleteCommand({
-          TableName: mainTable(),
-          Key: key,
-          ConditionExpression: "generation = :gen",
-          ExpressionAttributeValues: { ":gen": item.generation },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
+      await io(() =>
+        useDynamo().send(
+          new DeleteCommand({
+            TableName: mainTable(),
+            Key: key,
+            ConditionExpression: "generation = :gen",
+            ExpressionAttributeValues: { ":gen": item.generation },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
       );
     } else {
       const due = ScheduleKeys.due(item.tenant_id, item.flow_group_id, first.startTime);
-      await useDynamo().send(
-        new UpdateCommand({
-          TableName: mainTable(),
-          Key: key,
-          UpdateExpression: "SET scheduled_until = :until, next_due = :due, due_pk = :dpk, due_sk = :dsk",
-          // Monotonic: a tick that read a stale copy of the index never moves it backwards.
-          ConditionExpression:
-            "generation = :gen AND attribute_exists(due_pk) AND (scheduled_until = :null OR scheduled_until <= :until)",
-          ExpressionAttributeValues: {
-            ":until": last.startTime,
-            ":due": first.startTime,
-            ":dpk": due.due_pk,
-            ":dsk": due.due_sk,
-            ":gen": item.generation,
-            ":null": null,
-          },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
+      await io(() =>
+        useDynamo().send(
+          new UpdateCommand({
+            TableName: mainTable(),
+            Key: key,
+            UpdateExpression: "SET scheduled_until = :until, next_due = :due, due_pk = :dpk, due_sk = :dsk",
+            // Monotonic: a tick that read a stale copy of the index never moves it backwards.
+            ConditionExpression:
+              "generation = :gen AND attribute_exists(due_pk) AND (scheduled_until = :null OR scheduled_until <= :until)",
+            ExpressionAttributeValues: {
+              ":until": last.startTime,
+              ":due": first.startTime,
+              ":dpk": due.due_pk,
+              ":dsk": due.due_sk,
+              ":gen": item.generation,
+              ":null": null,
+            },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
       );
     }
     outcome.indexUpdates = 1;

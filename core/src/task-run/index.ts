@@ -82,11 +82,42 @@ function newTaskRunItem(
   };
 }
 
-/** One Pending task run (map_index -1) per task, written before the flow run becomes visible. */
-export async function precreate(flowRunId: string, tasks: Task[], now: string): Promise<void> {
+/** Conditional puts in flight at once when task runs are created late (`ifAbsent`). */
+const IF_ABSENT_CONCURRENCY = 16;
+
+/**
+ * One Pending task run (map_index -1) per task: written before the flow run becomes visible
+ * (BatchWriteItem), or, with `ifAbsent`, for a run that exists already (a scheduled run about to
+ * start), one conditional put each, so a task run created meanwhile is never overwritten.
+ */
+export async function precreate(
+  flowRunId: string,
+  tasks: Task[],
+  now: string,
+  options: { ifAbsent?: boolean } = {},
+): Promise<void> {
   const t = useTenantId();
   const items = tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
-  await batchPut(items);
+  if (!options.ifAbsent) await batchPut(items);
+  else {
+    let next = 0;
+    const worker = async () => {
+      for (let item = items[next++]; item; item = items[next++]) {
+        await useDynamo()
+          .send(
+            new PutCommand({
+              TableName: mainTable(),
+              Item: item,
+              ConditionExpression: "attribute_not_exists(pk)",
+            }),
+          )
+          .catch((error) => {
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IF_ABSENT_CONCURRENCY, items.length) }, worker));
+  }
   for (const item of items) rememberOwner(item);
 }
 
