@@ -9,20 +9,32 @@ export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayP
 export type Routes = { graphql: HttpHandler; kv: HttpHandler };
 
 /** Reads a body up to `limit` bytes; returns undefined when it is larger. */
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        request.off("data", onData);
+        resolve(undefined);
+      } else chunks.push(chunk);
+    };
+    request.on("data", onData);
+    request.on("end", () => resolve(Buffer.concat(chunks)));
+    request.on("error", reject);
+  });
 }
 
+/** Bodies API Gateway hands over as text; anything else arrives base64-encoded. */
+const TEXT_TYPES = /^(text\/|application\/(json|graphql|x-www-form-urlencoded)|[^;]*\+json)/i;
+
 /** The event API Gateway (HTTP API, payload format 2.0) would give the Lambda for this request. */
-export function toApiGatewayEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? "/", "http://localhost");
+export function toApiGatewayEvent(
+  request: IncomingMessage,
+  body: Buffer,
+  url = new URL(request.url ?? "/", "http://localhost"),
+): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
@@ -53,8 +65,11 @@ export function toApiGatewayEvent(request: IncomingMessage, body: Buffer): APIGa
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
     },
-    body: body.length > 0 ? body.toString("base64") : undefined,
-    isBase64Encoded: body.length > 0,
+    ...(body.length === 0
+      ? { isBase64Encoded: false }
+      : TEXT_TYPES.test(headers["content-type"] ?? "")
+        ? { body: body.toString("utf8"), isBase64Encoded: false }
+        : { body: body.toString("base64"), isBase64Encoded: true }),
   };
 }
 
@@ -87,7 +102,8 @@ function tooLarge(limit: number): APIGatewayProxyStructuredResultV2 {
 export function createHttpServer(app: { routes: Routes | undefined; maxBodyBytes: number }): Server {
   return createServer(async (request, response) => {
     try {
-      const path = new URL(request.url ?? "/", "http://localhost").pathname;
+      const url = new URL(request.url ?? "/", "http://localhost");
+      const path = url.pathname;
       const routes = app.routes;
       const maxBodyBytes = app.maxBodyBytes;
       if (!routes) {
@@ -125,7 +141,7 @@ export function createHttpServer(app: { routes: Routes | undefined; maxBodyBytes
         request.destroy();
         return;
       }
-      send(response, await route(toApiGatewayEvent(request, body)));
+      send(response, await route(toApiGatewayEvent(request, body, url)));
     } catch (error) {
       console.error("drover: request failed", error);
       if (!response.headersSent) {
