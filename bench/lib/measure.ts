@@ -46,7 +46,40 @@ export async function measure(operation: Operation, options: MeasureOptions): Pr
   if (options.warmupMs && options.warmupMs > 0) {
     await phase(operation, () => sequence++, options.concurrency, { durationMs: options.warmupMs });
   }
-  return phase(operation, () => sequence++, options.concurrency, options);
+  const profile = await startProfile();
+  try {
+    return await phase(operation, () => sequence++, options.concurrency, options);
+  } finally {
+    await profile?.stop();
+  }
+}
+
+let profiles = 0;
+
+/**
+ * With DROVER_BENCH_CPU_PROFILE=<dir>, each measured phase writes a V8 CPU profile of this process
+ * (`<dir>/measure-<n>.cpuprofile`, numbered in run order; open it in Chrome DevTools) to see where
+ * the API's CPU goes.
+ */
+async function startProfile(): Promise<{ stop: () => Promise<void> } | undefined> {
+  const dir = process.env.DROVER_BENCH_CPU_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = await import("node:inspector/promises");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  const file = `${dir}/measure-${++profiles}.cpuprofile`;
+  return {
+    stop: async () => {
+      const { profile } = await session.post("Profiler.stop");
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      process.stderr.write(`cpu profile: ${file}\n`);
+    },
+  };
 }
 
 async function phase(
