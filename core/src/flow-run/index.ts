@@ -303,6 +303,21 @@ export async function fromId(id: string): Promise<FlowRun | undefined> {
   return result.Item ? toRun(result.Item) : undefined;
 }
 
+/** A run's current state alone (a strong read of one attribute), or undefined when there is no such run. */
+export async function stateOf(id: string): Promise<string | undefined> {
+  if (!isUuid(id)) return undefined;
+  const result = await useDynamo().send(
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowRunKeys.run(useTenantId(), id),
+      ConsistentRead: true,
+      ProjectionExpression: "#state",
+      ExpressionAttributeNames: { "#state": "state" },
+    }),
+  );
+  return result.Item ? String(result.Item.state) : undefined;
+}
+
 export async function requireRun(id: string): Promise<FlowRun> {
   const run = await fromId(id);
   if (!run) throw new NotFoundError(`Flow run ${id} not found`);

@@ -233,12 +233,12 @@ export async function setState(id: string, version: number | null, state: Parsed
   if (state.type === "Running") {
     const flowRunId = (await flowRunIdsOf([id])).get(id);
     if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
-    const run = await FlowRun.fromId(flowRunId);
+    const flowRunState = await FlowRun.stateOf(flowRunId);
     // A task run never outlives its flow run (deleting a run deletes its task runs first).
-    if (!run) throw new NotFoundError(`Task run ${id} not found`);
-    if (run.state !== "Running") {
+    if (!flowRunState) throw new NotFoundError(`Task run ${id} not found`);
+    if (flowRunState !== "Running") {
       throw new ValidationError(
-        `Task run ${id} cannot enter Running: its flow run is ${run.state}, not Running.`,
+        `Task run ${id} cannot enter Running: its flow run is ${flowRunState}, not Running.`,
       );
     }
   }
