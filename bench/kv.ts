@@ -1,7 +1,5 @@
-import { useDynamo } from "#core/dynamo/client.js";
 import { getFloors } from "./floors.js";
 import { graphqlClient, startBenchRuntime } from "./lib/api.js";
-import { DynamoCounter } from "./lib/dynamo-counter.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { httpRequest } from "./lib/http.js";
@@ -104,12 +102,11 @@ export const kvBenchmark: Benchmark = {
         ["rest.get", `KV get, REST GET /kv/{key}, ${n} concurrent`, restGet, getFloor],
         ["rest.set", `KV set, REST PUT /kv/{key} (overwrite), ${n} concurrent`, restSet, putFloor],
       ];
-      const counter = new DynamoCounter(useDynamo());
       for (const [key, label, operation, floor] of cases) {
         await measure(operation, { concurrency: timing.concurrency, durationMs: timing.warmupMs });
-        counter.take();
+        await runtime.counts();
         const measurement = await measure(operation, { ...timing, warmupMs: 0 });
-        const counts = counter.take();
+        const counts = await runtime.counts();
         context.log(
           `  ${label}: DynamoDB requests per operation ${(counts.requests / Math.max(1, measurement.operations)).toFixed(2)} (${JSON.stringify(counts.byCommand)})`,
         );

@@ -1,10 +1,9 @@
-import { useDynamo } from "#core/dynamo/client.js";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js";
 import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
 import { getFloors } from "./floors.js";
 import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
-import { DynamoCounter, type DynamoCounts } from "./lib/dynamo-counter.js";
+import type { DynamoCounts } from "./lib/dynamo-counter.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { measure, type Operation } from "./lib/measure.js";
@@ -12,15 +11,15 @@ import { summarizeLatencies } from "./lib/stats.js";
 import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
 
 /**
- * The orchestration API over HTTP as agents and flow runners use it, on the local runtime (in this
- * process) and the same DynamoDB Local as the floors:
+ * The orchestration API over HTTP as agents and flow runners use it, on the local runtime (a
+ * process of its own, bench/lib/api.ts) and the same DynamoDB Local as the floors:
  * - task run state transitions per second at the run's concurrency vs the raw version-locked
  *   UpdateItem floor: the task runner's pattern (each task run of a Running flow run enters Running
  *   with its version, then Success with `version: null`; then the next task run), and, for
  *   information, one task run per worker moved back and forth without end (its history paged out).
- *   The task runs were created by this process, so the API knows their flow runs without a read
- *   (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them does;
- *   a cold one reads the task run once more on its first Running;
+ *   The task runs were created through the same runtime, so the API knows their flow runs without
+ *   a read (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them
+ *   does; a cold one reads the task run once more on its first Running;
  * - `get_runs_in_queue` latency and DynamoDB items read per call with 1,000 and then 100,000 runs
  *   stored in the polled workspace, among 10 workspaces each with runs waiting;
  * - `create_flow_run` per second for a flow of 20 tasks, and the writes each created run costs.
@@ -88,7 +87,7 @@ export const orchestrationBenchmark: Benchmark = {
     const floors = await getFloors(context);
     const dynamo = await context.environment.dynamo();
     const runtime = await startBenchRuntime(context, "drover-bench-orchestration");
-    const counter = new DynamoCounter(useDynamo());
+    const counter = { take: () => runtime.counts() };
     const figures: Figure[] = [];
     const record = (figure: Figure) => {
       figures.push(figure);
@@ -208,7 +207,7 @@ async function transitions(
 async function createRuns(
   context: BenchContext,
   url: string,
-  counter: DynamoCounter,
+  counter: { take: () => Promise<DynamoCounts> },
   record: (figure: Figure) => void,
 ): Promise<void> {
   const n = context.options.concurrency;
@@ -224,9 +223,9 @@ async function createRuns(
       },
     });
   };
-  counter.take();
+  await counter.take();
   for (let i = 0; i < WRITE_SAMPLES; i++) await create(1_000_000 + i);
-  const counts = counter.take();
+  const counts = await counter.take();
   const perRun = (value: number) => value / WRITE_SAMPLES;
   const measured = await measure(
     async (_worker, sequence) => {
@@ -267,7 +266,7 @@ async function queue(
   context: BenchContext,
   url: string,
   dynamo: Awaited<ReturnType<BenchContext["environment"]["dynamo"]>>,
-  counter: DynamoCounter,
+  counter: { take: () => Promise<DynamoCounts> },
   record: (figure: Figure) => void,
 ): Promise<void> {
   const labels = ["bench"];
@@ -314,11 +313,11 @@ async function queue(
     let itemsRead = 0;
     let requests = 0;
     for (let i = 0; i < QUEUE_SAMPLES; i++) {
-      counter.take();
+      await counter.take();
       const begin = performance.now();
       await poll();
       latencies.push(performance.now() - begin);
-      const counts = counter.take();
+      const counts = await counter.take();
       itemsRead += counts.itemsRead;
       requests += counts.requests;
     }

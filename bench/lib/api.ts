@@ -1,17 +1,72 @@
-import { type LocalRuntime, startLocalRuntime } from "../../local/src/runtime.js";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { configure } from "#core/config.js";
+import type { LocalRuntime } from "../../local/src/runtime.js";
+import type { DynamoCounts } from "./dynamo-counter.js";
 import { httpRequest } from "./http.js";
 import type { BenchContext } from "./types.js";
 
-/** The whole local runtime on the bench's shared DynamoDB Local, with tables of its own; no scheduler ticks. */
-export async function startBenchRuntime(context: BenchContext, namePrefix: string): Promise<LocalRuntime> {
+/** The local runtime a benchmark drives, and the DynamoDB requests its code made. */
+export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
+  /** What the runtime asked of DynamoDB since the last call (counted inside the runtime). */
+  counts(): Promise<DynamoCounts>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The whole local runtime on the bench's shared DynamoDB Local, with tables of its own and no
+ * scheduler ticks, in a child process (bench/lib/runtime-process.ts): what is measured is the API,
+ * on an event loop of its own as in a Lambda, not the load generator's CPU. This process is
+ * configured like the runtime, so a benchmark can also seed through core directly. With
+ * DROVER_BENCH_CPU_PROFILE=<dir>, the runtime writes its CPU profile there when it stops.
+ */
+export async function startBenchRuntime(context: BenchContext, namePrefix: string): Promise<BenchRuntime> {
   const dynamo = await context.environment.dynamo();
-  return startLocalRuntime({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: undefined,
-    dynamoEndpoint: dynamo.endpoint,
-    namePrefix,
-    schedulerIntervalMs: 3_600_000,
+  const profileDir = process.env.DROVER_BENCH_CPU_PROFILE;
+  const child = fork(fileURLToPath(new URL("./runtime-process.ts", import.meta.url)), [], {
+    execArgv: ["--import", "tsx", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])],
+    env: {
+      ...process.env,
+      DROVER_BENCH_DYNAMO_ENDPOINT: dynamo.endpoint,
+      DROVER_BENCH_NAME_PREFIX: namePrefix,
+    },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const described = await new Promise<Omit<LocalRuntime, "stop">>((resolve, reject) => {
+    const onExit = (code: number | null) =>
+      reject(new Error(`the bench runtime exited (code ${code}) before it was ready`));
+    child.once("exit", onExit);
+    child.once("error", reject);
+    child.on("message", function ready(message: { type: string; runtime?: Omit<LocalRuntime, "stop"> }) {
+      if (message.type !== "ready" || !message.runtime) return;
+      child.off("message", ready);
+      child.off("exit", onExit);
+      resolve(message.runtime);
+    });
+  });
+  configure(described.config);
+  return { ...described, counts: () => askCounts(child), stop: () => stopChild(child) };
+}
+
+let asked = 0;
+
+function askCounts(child: ChildProcess): Promise<DynamoCounts> {
+  const id = ++asked;
+  return new Promise((resolve) => {
+    child.on("message", function answer(message: { type: string; id?: number; counts?: DynamoCounts }) {
+      if (message.type !== "counts" || message.id !== id || !message.counts) return;
+      child.off("message", answer);
+      resolve(message.counts);
+    });
+    child.send({ type: "counts", id });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.send({ type: "stop" });
   });
 }
 

@@ -2,7 +2,8 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 /**
  * Counts what the application asks of DynamoDB, with a middleware on the document client it uses
- * (the bench runs the API in-process, so every request of the code under test passes here):
+ * (installed inside the bench runtime's process, bench/lib/runtime-process.ts, so every request of
+ * the code under test passes here):
  * items read (GetItem found, Query/Scan items evaluated, BatchGetItem items returned) and items
  * written (Put/Update/Delete = 1, BatchWriteItem = its requests, TransactWriteItems = its actions),
  * with write units estimated as DynamoDB bills them: ⌈item KB⌉ for the table plus the same for each
