@@ -9,7 +9,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
-import { entryBytes, historyFrom, inlineEntry, PAGE_PREFIX } from "../state/history.js";
+import { entryBytes, inlineEntry, PAGE_PREFIX, readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
 import {
   isFinished,
@@ -494,14 +494,7 @@ export async function remove(id: string): Promise<void> {
 
 /** A run's state history, oldest first: one Query of the run's partition (the run and any spilled entries). */
 export async function states(id: string): Promise<Record<string, unknown>[]> {
-  if (!isUuid(id)) return [];
-  const keys = FlowRunKeys.run(useTenantId(), id);
-  const items = await queryAll({
-    TableName: mainTable(),
-    KeyConditionExpression: "pk = :pk",
-    ExpressionAttributeValues: { ":pk": keys.pk },
-  });
-  return historyFrom("flow run", id, items, keys.sk);
+  return isUuid(id) ? readHistory("flow run", id, FlowRunKeys.run(useTenantId(), id)) : [];
 }
 
 async function* rows(items: AsyncIterable<Record<string, unknown>>): AsyncIterable<Record<string, unknown>> {

@@ -1,5 +1,7 @@
+import { mainTable } from "../dynamo/client.js";
 import { key } from "../dynamo/keys.js";
-import { isScheduled, type ParsedState } from "./types.js";
+import { queryAll } from "../dynamo/operations.js";
+import { isScheduled, type ParsedState, serverState } from "./types.js";
 
 /**
  * A run's state history, stored with the run.
@@ -89,26 +91,35 @@ export function inlineFrom(owner: HistoryOwner, run: Record<string, unknown>): n
 }
 
 /**
- * The history of a run, oldest first, from the items of its partition: the run item (inline
- * entries) and its pages, in any order.
+ * A run's history, oldest first: one Query of the run's partition (the run item and its pages).
+ * Empty when there is no such run.
  */
-export function historyFrom(
+export async function readHistory(
   owner: HistoryOwner,
   id: string,
-  items: Record<string, unknown>[],
-  runSk: string,
-): Record<string, unknown>[] {
+  keys: { pk: string; sk: string },
+): Promise<Record<string, unknown>[]> {
+  const items = await queryAll({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": keys.pk },
+  });
+  const run = items.find((item) => item.sk === keys.sk);
+  if (!run) return [];
   const byVersion = new Map<number, Record<string, unknown>>();
-  const add = (tenant: unknown, from: number, entries: unknown) => {
+  const add = (from: number, entries: unknown) => {
     if (!Array.isArray(entries)) return;
     (entries as InlineEntry[]).forEach((entry, i) => {
-      byVersion.set(from + i, historyRow(owner, { id, tenant_id: tenant }, from + i, entry));
+      byVersion.set(from + i, historyRow(owner, { id, tenant_id: run.tenant_id }, from + i, entry));
     });
   };
+  // A task run's version 1 (Pending, at its creation) is derived, never stored (INLINE_FROM).
+  if (owner === "task run")
+    add(1, [inlineEntry(serverState("Pending", "Task run created."), String(run.created))]);
   for (const item of items) {
-    if (item.sk === runSk) add(item.tenant_id, inlineFrom(owner, item), item.history);
+    if (item === run) add(inlineFrom(owner, item), item.history);
     else if (typeof item.sk === "string" && item.sk.startsWith(PAGE_PREFIX))
-      add(item.tenant_id, Number(item.from), item.entries);
+      add(Number(item.from), item.entries);
   }
   return [...byVersion.keys()].sort((a, b) => a - b).map((version) => byVersion.get(version) ?? {});
 }

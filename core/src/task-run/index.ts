@@ -10,7 +10,7 @@ import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
-import { historyFrom, historyRow, inlineEntry } from "../state/history.js";
+import { readHistory } from "../state/history.js";
 import { applyTransition } from "../state/transition.js";
 import { isFinished, isScheduled, type ParsedState, parseState, serverState } from "../state/types.js";
 import { TaskRunKeys } from "./keys.js";
@@ -356,25 +356,12 @@ export async function mappedChildren(taskRunId: string) {
 }
 
 /**
- * A task run's state history, oldest first: one Query of its partition (the task run and any
- * spilled entries). Creating a task run writes no history entry (one small write per pre-created
- * task run is the floor of create_flow_run), so its Pending version 1 is derived from the item.
+ * A task run's state history, oldest first: one Query of its partition (the task run and its
+ * pages). Creating a task run writes no history entry (one small write per pre-created task run is
+ * the floor of create_flow_run), so its Pending version 1 is derived from the item.
  */
 export async function states(id: string): Promise<Record<string, unknown>[]> {
-  if (!isUuid(id)) return [];
-  const keys = TaskRunKeys.run(useTenantId(), id);
-  const items = await queryAll({
-    TableName: mainTable(),
-    KeyConditionExpression: "pk = :pk",
-    ExpressionAttributeValues: { ":pk": keys.pk },
-  });
-  const run = items.find((item) => item.sk === keys.sk);
-  if (!run) return [];
-  const created = serverState("Pending", "Task run created.");
-  return [
-    historyRow("task run", { id, tenant_id: run.tenant_id }, 1, inlineEntry(created, String(run.created))),
-    ...historyFrom("task run", id, items, keys.sk),
-  ];
+  return isUuid(id) ? readHistory("task run", id, TaskRunKeys.run(useTenantId(), id)) : [];
 }
 
 export async function removeAllOf(flowRunId: string): Promise<void> {
