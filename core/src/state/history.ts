@@ -21,9 +21,6 @@ import { isScheduled, type ParsedState, serverState } from "./types.js";
  */
 export const HISTORY_INLINE_BYTES = 4096;
 
-/** Storage attributes of the inline history (never returned as fields of the run). */
-export const HISTORY_ATTRIBUTES = ["history", "history_bytes", "history_from"] as const;
-
 export type HistoryOwner = "flow run" | "task run";
 
 /**
@@ -65,7 +62,7 @@ export function pageSk(from: number): string {
 export const PAGE_PREFIX = "state#";
 
 /** A history entry as the API returns it (the `flow_run_state` / `task_run_state` rows). */
-export function historyRow(
+function historyRow(
   owner: HistoryOwner,
   run: { id: string; tenant_id: unknown },
   version: number,
