@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import pLimit from "p-limit";
 import { asTenant } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { NotFoundError, ValidationError } from "../errors.js";
@@ -112,24 +113,8 @@ async function dueSchedules(now: Date, limit: number): Promise<ScheduleItem[]> {
   return found.sort((a, b) => (a.due_sk < b.due_sk ? -1 : 1)).slice(0, limit);
 }
 
-/** At most `n` calls of the returned function running at once; the others wait their turn, in order. */
-function limiter(n: number) {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active < n) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve)); // the finishing call hands over its slot
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
-
-type Limit = ReturnType<typeof limiter>;
+/** Runs a DynamoDB request within the tick's bound on requests in flight (p-limit). */
+type Limit = <T>(fn: () => Promise<T>) => Promise<T>;
 
 /**
  * One scheduler tick: for each due schedule, creates the missing runs among its next `upcoming`
@@ -152,7 +137,7 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
     failed: 0,
     skippedEvents: 0,
   };
-  const io = limiter(o.concurrency);
+  const io = pLimit(o.concurrency);
   let next = 0;
   const worker = async () => {
     while (next < due.length && Date.now() - started < o.budgetMs) {

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import pLimit from "p-limit";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -100,23 +101,24 @@ export async function precreate(
   const items = tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
   if (!options.ifAbsent) await batchPut(items);
   else {
-    let next = 0;
-    const worker = async () => {
-      for (let item = items[next++]; item; item = items[next++]) {
-        await useDynamo()
-          .send(
-            new PutCommand({
-              TableName: mainTable(),
-              Item: item,
-              ConditionExpression: "attribute_not_exists(pk)",
+    const limit = pLimit(IF_ABSENT_CONCURRENCY);
+    await Promise.all(
+      items.map((item) =>
+        limit(() =>
+          useDynamo()
+            .send(
+              new PutCommand({
+                TableName: mainTable(),
+                Item: item,
+                ConditionExpression: "attribute_not_exists(pk)",
+              }),
+            )
+            .catch((error) => {
+              if (!(error instanceof ConditionalCheckFailedException)) throw error;
             }),
-          )
-          .catch((error) => {
-            if (!(error instanceof ConditionalCheckFailedException)) throw error;
-          });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(IF_ABSENT_CONCURRENCY, items.length) }, worker));
+        ),
+      ),
+    );
   }
   for (const item of items) rememberOwner(item);
 }
