@@ -1,4 +1,4 @@
-import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -8,8 +8,10 @@ import {
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { DroverError } from "../errors.js";
+import { nowIso } from "../ids.js";
 import { mainTable, useDynamo } from "./client.js";
 
 /** Every item of a Query, following pagination (for partitions known to be bounded). */
@@ -103,4 +105,34 @@ function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) =>
     setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt * (0.5 + Math.random()))),
   );
+}
+
+/**
+ * An UpdateItem of an item that must exist (`updated` set to now as well), returning the item as
+ * written; `notFound` is thrown when there is no such item.
+ */
+export async function updateExisting(
+  key: { pk: string; sk: string },
+  expression: string,
+  values: Record<string, unknown>,
+  names: Record<string, string> | undefined,
+  notFound: () => DroverError,
+): Promise<Record<string, unknown>> {
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: key,
+        UpdateExpression: `${expression}, updated = :now`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ...values, ":now": nowIso() },
+        ...(names ? { ExpressionAttributeNames: names } : {}),
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return result.Attributes ?? {};
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw notFound();
+    throw error;
+  }
 }

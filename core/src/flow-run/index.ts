@@ -4,7 +4,7 @@ import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, queryAll, queryItems } from "../dynamo/operations.js";
+import { batchGet, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
@@ -425,23 +425,14 @@ async function update(
   values: Record<string, unknown>,
   names?: Record<string, string>,
 ) {
-  try {
-    const result = await useDynamo().send(
-      new UpdateCommand({
-        TableName: mainTable(),
-        Key: FlowRunKeys.run(useTenantId(), id),
-        UpdateExpression: `${expression}, updated = :now`,
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ...values, ":now": nowIso() },
-        ...(names ? { ExpressionAttributeNames: names } : {}),
-        ReturnValues: "ALL_NEW",
-      }),
-    );
-    return toRun(result.Attributes ?? {});
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Flow run ${id} not found`);
-    throw error;
-  }
+  const item = await updateExisting(
+    FlowRunKeys.run(useTenantId(), id),
+    expression,
+    values,
+    names,
+    () => new NotFoundError(`Flow run ${id} not found`),
+  );
+  return toRun(item);
 }
 
 export async function setName(id: string, name: string): Promise<FlowRun> {

@@ -1,11 +1,11 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import pLimit from "p-limit";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
+import { batchGet, batchPut, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
@@ -306,23 +306,14 @@ async function update(
   names?: Record<string, string>,
 ) {
   if (!isUuid(id)) throw new NotFoundError(`Task run ${id} not found`);
-  try {
-    const result = await useDynamo().send(
-      new UpdateCommand({
-        TableName: mainTable(),
-        Key: TaskRunKeys.run(useTenantId(), id),
-        UpdateExpression: `${expression}, updated = :now`,
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ...values, ":now": nowIso() },
-        ...(names ? { ExpressionAttributeNames: names } : {}),
-        ReturnValues: "ALL_NEW",
-      }),
-    );
-    return toTaskRun(result.Attributes ?? {});
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Task run ${id} not found`);
-    throw error;
-  }
+  const item = await updateExisting(
+    TaskRunKeys.run(useTenantId(), id),
+    expression,
+    values,
+    names,
+    () => new NotFoundError(`Task run ${id} not found`),
+  );
+  return toTaskRun(item);
 }
 
 /** The task runs of a flow run, by task and map index. */
