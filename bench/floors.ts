@@ -101,6 +101,83 @@ function item(pk: string): Record<string, unknown> {
 const BATCH_WRITE_SIZE = 25;
 const GET_ITEMS = 1000;
 
+/*
+ * The raw DynamoDB operations of the floors, one factory each: the floors benchmark measures them
+ * here, and a benchmark that compares its figure with a floor measured alongside it
+ * (bench/lib/paired.ts) measures the very same operation.
+ */
+let floorInstances = 0;
+
+/** PutItem of a new flow-run-sized item if absent; every call of the operation writes a new key. */
+export function putIfAbsentFloor(dynamo: BenchDynamo): Operation {
+  const prefix = `bench#put#${++floorInstances}`;
+  let written = 0;
+  return async () => {
+    await dynamo.client.send(
+      new PutCommand({
+        TableName: dynamo.config.tables.main,
+        Item: item(`${prefix}#${written++}`),
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    return undefined;
+  };
+}
+
+/**
+ * UpdateItem `SET version + 1` if the version is the one last written, one item per worker, so the
+ * version check never loses a race: the uncontended floor of a version-locked state change.
+ */
+export async function updateVersionedFloor(dynamo: BenchDynamo, concurrency: number): Promise<Operation> {
+  const versions = Array.from({ length: concurrency }, () => 0);
+  const prefix = `bench#version#${++floorInstances}`;
+  const key = (worker: number) => ({ pk: `${prefix}#${worker}`, sk: "item" });
+  await writeAll(
+    dynamo.client,
+    dynamo.config.tables.main,
+    versions.map((_, worker) => item(key(worker).pk)),
+  );
+  return async (worker) => {
+    const expected = versions[worker] ?? 0;
+    await dynamo.client.send(
+      new UpdateCommand({
+        TableName: dynamo.config.tables.main,
+        Key: key(worker),
+        UpdateExpression: "SET #version = #version + :one",
+        ConditionExpression: "#version = :expected",
+        ExpressionAttributeNames: { "#version": "version" },
+        ExpressionAttributeValues: { ":one": 1, ":expected": expected },
+      }),
+    );
+    versions[worker] = expected + 1;
+    return undefined;
+  };
+}
+
+const getItemsWritten = new WeakMap<BenchDynamo, Promise<void>>();
+
+/** GetItem of one of 1,000 flow-run-sized items. */
+export async function getFloor(dynamo: BenchDynamo): Promise<Operation> {
+  const table = dynamo.config.tables.main;
+  let written = getItemsWritten.get(dynamo);
+  if (!written) {
+    written = writeAll(
+      dynamo.client,
+      table,
+      Array.from({ length: GET_ITEMS }, (_, i) => item(`bench#get#${i}`)),
+    );
+    getItemsWritten.set(dynamo, written);
+  }
+  await written;
+  return async (_worker, sequence) => {
+    const result = await dynamo.client.send(
+      new GetCommand({ TableName: table, Key: { pk: `bench#get#${sequence % GET_ITEMS}`, sk: "item" } }),
+    );
+    if (!result.Item) throw new Error("GetItem found no item");
+    return undefined;
+  };
+}
+
 async function measureDynamo(
   context: BenchContext,
   dynamo: BenchDynamo,
@@ -111,49 +188,17 @@ async function measureDynamo(
   const timing = { durationMs: context.options.durationMs, warmupMs: context.options.warmupMs };
 
   for (const variant of variants(context)) {
-    const put: Operation = async (_worker, sequence) => {
-      await client.send(
-        new PutCommand({
-          TableName: table,
-          Item: item(`bench#put#${variant.name}#${sequence}`),
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return undefined;
-    };
     record(
       throughputFigure(
         `dynamodb.put_if_absent.${variant.name}`,
         `DynamoDB PutItem if attribute_not_exists, ${variant.label}`,
-        await measure(put, { concurrency: variant.concurrency, ...timing }),
+        await measure(putIfAbsentFloor(dynamo), { concurrency: variant.concurrency, ...timing }),
       ),
     );
   }
 
   for (const variant of variants(context)) {
-    // One item per worker, so the version check never loses a race: the uncontended floor.
-    const versions = Array.from({ length: variant.concurrency }, () => 0);
-    const key = (worker: number) => ({ pk: `bench#version#${variant.name}#${worker}`, sk: "item" });
-    await writeAll(
-      client,
-      table,
-      versions.map((_, worker) => item(key(worker).pk)),
-    );
-    const update: Operation = async (worker) => {
-      const expected = versions[worker] ?? 0;
-      await client.send(
-        new UpdateCommand({
-          TableName: table,
-          Key: key(worker),
-          UpdateExpression: "SET #version = #version + :one",
-          ConditionExpression: "#version = :expected",
-          ExpressionAttributeNames: { "#version": "version" },
-          ExpressionAttributeValues: { ":one": 1, ":expected": expected },
-        }),
-      );
-      versions[worker] = expected + 1;
-      return undefined;
-    };
+    const update = await updateVersionedFloor(dynamo, variant.concurrency);
     record(
       throughputFigure(
         `dynamodb.update_versioned.${variant.name}`,
@@ -163,19 +208,8 @@ async function measureDynamo(
     );
   }
 
-  await writeAll(
-    client,
-    table,
-    Array.from({ length: GET_ITEMS }, (_, i) => item(`bench#get#${i}`)),
-  );
+  const get = await getFloor(dynamo);
   for (const variant of variants(context)) {
-    const get: Operation = async (_worker, sequence) => {
-      const result = await client.send(
-        new GetCommand({ TableName: table, Key: { pk: `bench#get#${sequence % GET_ITEMS}`, sk: "item" } }),
-      );
-      if (!result.Item) throw new Error("GetItem found no item");
-      return undefined;
-    };
     record(
       throughputFigure(
         `dynamodb.get.${variant.name}`,

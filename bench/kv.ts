@@ -1,18 +1,19 @@
-import { getFloors } from "./floors.js";
+import { getFloor, putIfAbsentFloor } from "./floors.js";
 import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { httpRequest } from "./lib/http.js";
 import { type Measurement, measure, type Operation } from "./lib/measure.js";
+import { measurePaired } from "./lib/paired.js";
 import type { Benchmark, Figure } from "./lib/types.js";
 
 /**
  * The KV store through the API over HTTP, as a client sees it: `get` (the Prefect client's
  * `key_value(where: {key: {_eq}}) { value }`) and `set` (`set_key_value`, overwriting existing
  * keys, last write wins) over GraphQL, and the same two over the REST face, at the run's
- * concurrency (32 by default). The local runtime (API + KV handlers, in this process) runs on the
- * same DynamoDB Local as the floors, and each figure is compared with the raw floor measured in
- * the same run: GetItem for gets, PutItem for sets.
+ * concurrency (32 by default). The local runtime (API + KV handlers) runs in a process of its own
+ * on the bench's DynamoDB Local, and each figure is compared with its raw floor measured alongside
+ * it in alternating rounds (bench/lib/paired.ts): GetItem for gets, PutItem for sets.
  */
 const KEYS = 256;
 /**
@@ -30,7 +31,6 @@ export const kvBenchmark: Benchmark = {
   name: "kv",
   description: "KV get/set through the API over HTTP (GraphQL and REST) vs raw GetItem/PutItem",
   run: async (context) => {
-    const floors = await getFloors(context);
     const runtime = await startBenchRuntime(context, "drover-bench-kv");
     try {
       const secret = runtime.bootstrap.secret;
@@ -87,8 +87,9 @@ export const kvBenchmark: Benchmark = {
       );
 
       const n = context.options.concurrency;
-      const getFloor = floors["dynamodb.get.concurrent"];
-      const putFloor = floors["dynamodb.put_if_absent.concurrent"];
+      const dynamo = await context.environment.dynamo();
+      const getItem = await getFloor(dynamo);
+      const putItem = putIfAbsentFloor(dynamo);
       const figures: Figure[] = [];
       const record = (figure: Figure) => {
         figures.push(figure);
@@ -96,26 +97,48 @@ export const kvBenchmark: Benchmark = {
         context.log(`  ${figure.label}: ${figure.value.toFixed(1)} ${figure.unit}${ratio}`);
       };
 
-      const cases: Array<[string, string, Operation, Figure]> = [
-        ["graphql.get", `KV get, GraphQL key_value(where key _eq), ${n} concurrent`, gqlGet, getFloor],
-        ["graphql.set", `KV set, GraphQL set_key_value (overwrite), ${n} concurrent`, gqlSet, putFloor],
-        ["rest.get", `KV get, REST GET /kv/{key}, ${n} concurrent`, restGet, getFloor],
-        ["rest.set", `KV set, REST PUT /kv/{key} (overwrite), ${n} concurrent`, restSet, putFloor],
+      const getLabel = `DynamoDB GetItem, ${n} concurrent`;
+      const putLabel = `DynamoDB PutItem if attribute_not_exists, ${n} concurrent`;
+      const cases: Array<[string, string, Operation, Operation, string]> = [
+        [
+          "graphql.get",
+          `KV get, GraphQL key_value(where key _eq), ${n} concurrent`,
+          gqlGet,
+          getItem,
+          getLabel,
+        ],
+        [
+          "graphql.set",
+          `KV set, GraphQL set_key_value (overwrite), ${n} concurrent`,
+          gqlSet,
+          putItem,
+          putLabel,
+        ],
+        ["rest.get", `KV get, REST GET /kv/{key}, ${n} concurrent`, restGet, getItem, getLabel],
+        ["rest.set", `KV set, REST PUT /kv/{key} (overwrite), ${n} concurrent`, restSet, putItem, putLabel],
       ];
-      for (const [key, label, operation, floor] of cases) {
-        await measure(operation, { concurrency: timing.concurrency, durationMs: timing.warmupMs });
+      for (const [key, label, operation, floorOperation, floorLabel] of cases) {
         await runtime.counts();
-        const measurement = await measure(operation, { ...timing, warmupMs: 0 });
+        const paired = await measurePaired(operation, floorOperation, timing);
         const counts = await runtime.counts();
         context.log(
-          `  ${label}: DynamoDB requests per operation ${(counts.requests / Math.max(1, measurement.operations)).toFixed(2)} (${JSON.stringify(counts.byCommand)})`,
+          `  ${label}: DynamoDB requests per operation ${(counts.requests / Math.max(1, paired.ours.operations)).toFixed(2)} (${JSON.stringify(counts.byCommand)})`,
         );
+        const floor = throughputFigure(
+          `kv.${key}.floor`,
+          `${floorLabel}, alongside (median of ${paired.ratios.length})`,
+          paired.floor,
+        );
+        const rounds = `round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}`;
         record(
-          throughputFigure(`kv.${key}.concurrent`, label, measurement, "ops/s", { floor: floorOf(floor) }),
+          throughputFigure(`kv.${key}.concurrent`, label, paired.ours, "ops/s", {
+            floor: floorOf(floor),
+            note: rounds,
+          }),
         );
         if (key.endsWith(".get")) {
           for (const percentile of ["p50", "p99"] as const) {
-            record(latencyFigure(`kv.${key}.${percentile}`, label, percentile, measurement, floor));
+            record(latencyFigure(`kv.${key}.${percentile}`, label, percentile, paired.ours, floor));
           }
         }
       }

@@ -1,0 +1,69 @@
+import { type Measurement, measure, type Operation } from "./measure.js";
+import type { BenchOptions, LatencySummary } from "./types.js";
+
+/** Rounds of a paired measurement (BENCH_ROUNDS overrides): the median of three resists one noisy round. */
+export const PAIRED_ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+
+export type Paired = {
+  /** The median round of each side: throughput and each latency percentile are medians over rounds. */
+  ours: Measurement;
+  floor: Measurement;
+  /** ours / floor throughput of each round, in order. */
+  ratios: number[];
+};
+
+/**
+ * Measures an operation and its raw floor in alternation (floor, ours, ours, floor, ...) with the
+ * same concurrency, warm-up and duration, so both see the same machine: DynamoDB Local's JVM goes on
+ * compiling for minutes and two cores are shared with everything else, so a floor measured at the
+ * start of the run and a figure measured minutes later can differ by half for reasons of neither.
+ */
+export async function measurePaired(
+  ours: Operation,
+  floor: Operation,
+  options: Pick<BenchOptions, "concurrency" | "durationMs" | "warmupMs">,
+  rounds = PAIRED_ROUNDS,
+): Promise<Paired> {
+  const oursRounds: Measurement[] = [];
+  const floorRounds: Measurement[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Which side goes first alternates, so a machine that drifts (a JVM still compiling) favours neither.
+    if (round % 2 === 0) floorRounds.push(await measure(floor, options));
+    oursRounds.push(await measure(ours, options));
+    if (round % 2 === 1) floorRounds.push(await measure(floor, options));
+  }
+  return {
+    ours: medianMeasurement(oursRounds),
+    floor: medianMeasurement(floorRounds),
+    ratios: oursRounds.map(
+      (measurement, i) =>
+        measurement.operationsPerSecond / (floorRounds[i]?.operationsPerSecond ?? Number.NaN),
+    ),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+/** The rounds' totals, with throughput and latency percentiles the medians of the rounds'. */
+function medianMeasurement(rounds: Measurement[]): Measurement {
+  const first = rounds[0];
+  if (!first) throw new Error("no rounds measured");
+  const latency = (p: keyof LatencySummary) => median(rounds.map((r) => r.latencyMs[p]));
+  return {
+    concurrency: first.concurrency,
+    operations: rounds.reduce((sum, r) => sum + r.operations, 0),
+    items: rounds.reduce((sum, r) => sum + r.items, 0),
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+    firstError: rounds.find((r) => r.firstError)?.firstError,
+    elapsedMs: rounds.reduce((sum, r) => sum + r.elapsedMs, 0),
+    operationsPerSecond: median(rounds.map((r) => r.operationsPerSecond)),
+    itemsPerSecond: median(rounds.map((r) => r.itemsPerSecond)),
+    latencyMs: { p50: latency("p50"), p95: latency("p95"), p99: latency("p99"), max: latency("max") },
+  };
+}
