@@ -6,6 +6,7 @@ import type { Benchmark } from "./lib/types.js";
 import { logsBenchmark } from "./logs.js";
 import { orchestrationBenchmark } from "./orchestration.js";
 import { schedulerBenchmark } from "./scheduler.js";
+import { sdkBenchmark } from "./sdk.js";
 import { webBenchmark } from "./web.js";
 
 // The SDK's "upgrade to Node 22" notice would interleave with the progress lines on Node 20.
@@ -20,6 +21,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   logsBenchmark,
   webBenchmark,
   schedulerBenchmark,
+  sdkBenchmark,
 ];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));
