@@ -1,8 +1,8 @@
 import { type Measurement, measure, type Operation } from "./measure.js";
 import type { BenchOptions, LatencySummary } from "./types.js";
 
-/** Rounds of a paired measurement (BENCH_ROUNDS overrides): the median of three resists one noisy round. */
-export const PAIRED_ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+/** Rounds of a paired measurement (BENCH_ROUNDS overrides): the median of five resists two noisy rounds. */
+export const PAIRED_ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 
 export type Paired = {
   /** The median round of each side: throughput and each latency percentile are medians over rounds. */
