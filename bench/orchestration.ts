@@ -16,9 +16,10 @@ import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
  * process of its own, bench/lib/api.ts) and the same DynamoDB Local as the floors:
  * - task run state transitions per second at the run's concurrency vs the raw version-locked
  *   UpdateItem floor, measured alongside in alternating rounds (bench/lib/paired.ts) after a
- *   warm-up of the path: the task runner's pattern (each task run of a Running flow run enters Running
- *   with its version, then Success with `version: null`; then the next task run), and, for
- *   information, one task run per worker moved back and forth without end (its history paged out).
+ *   warm-up of the path: the task runner's pattern (each task run of a Running flow run enters
+ *   Running with its version, then Success with `version: null`; then the next task run); for
+ *   information, the same against the raw requests it is made of, and one task run per worker
+ *   moved back and forth without end (its history paged out).
  *   The task runs were created through the same runtime, so the API knows their flow runs without
  *   a read (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them
  *   does; a cold one reads the task run once more on its first Running;
