@@ -1,4 +1,7 @@
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
+import { applyTransition } from "#core/state/transition.js";
+import { parseState } from "#core/state/types.js";
+import { TaskRunKeys } from "#core/task-run/keys.js";
 import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js";
 import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
 import { transitionRequestsFloor, updateVersionedFloor } from "./floors.js";
@@ -18,8 +21,9 @@ import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
  *   UpdateItem floor, measured alongside in alternating rounds (bench/lib/paired.ts) after a
  *   warm-up of the path: the task runner's pattern (each task run of a Running flow run enters
  *   Running with its version, then Success with `version: null`; then the next task run); for
- *   information, the same against the raw requests it is made of, and one task run per worker
- *   moved back and forth without end (its history paged out).
+ *   information, the same against the raw requests it is made of, the transition's UpdateItem
+ *   alone (core's applyTransition, in process), and one task run per worker moved back and forth
+ *   without end (its history paged out).
  *   The task runs were created through the same runtime, so the API knows their flow runs without
  *   a read (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them
  *   does; a cold one reads the task run once more on its first Running;
@@ -159,7 +163,7 @@ async function transitions(
   };
 
   // The task runner's pattern: each task run of a flow run enters Running, then Success; the next.
-  const taskRunnerOver = (pool: Array<{ id: string; version: number }>): Operation => {
+  const taskRunnerOver = (pool: Array<{ id: string; version: number }>, move = step): Operation => {
     let next = 0;
     const mine: Array<{ id: string; version: number } | undefined> = [];
     const steps: number[] = [];
@@ -172,7 +176,7 @@ async function transitions(
         mine[worker] = taskRun;
         steps[worker] = 0;
       }
-      await step(taskRun);
+      await move(taskRun);
       steps[worker] = (steps[worker] ?? 0) + 1;
       return undefined;
     };
@@ -223,6 +227,45 @@ async function transitions(
       {
         floor: floorOf(requestsFloor),
         note: `for information (the target is against the UpdateItem floor); round ratios ${againstRequests.ratios.map((r) => r.toFixed(2)).join(", ")}`,
+      },
+    ),
+  );
+
+  // For information: the transition's one UpdateItem alone, core's applyTransition called in this
+  // process on task runs of their own, without HTTP, GraphQL, the Running check's read or anything
+  // else of the API, against the UpdateItem floor: what the write itself costs DynamoDB Local.
+  const updateOnly = async (taskRun: { id: string; version: number }) => {
+    const running = taskRun.version % 2 === 1;
+    await applyTransition({
+      entity: "task run",
+      id: taskRun.id,
+      key: TaskRunKeys.run(ws.tenantId, taskRun.id),
+      version: running ? taskRun.version : null,
+      state: parseState(state(running ? "Running" : "Success")),
+    });
+    taskRun.version++;
+  };
+  const updatePool = await runningTaskRuns(RUNS_FOR_TRANSITIONS);
+  const updates = await measurePaired(
+    taskRunnerOver(updatePool, updateOnly),
+    await updateVersionedFloor(dynamo, n),
+    timing,
+  );
+  record(
+    throughputFigure(
+      "orchestration.task_run_transition.update_only",
+      `a transition's UpdateItem alone (core applyTransition, in process), task runner pattern, ${n} concurrent`,
+      updates.ours,
+      "ops/s",
+      {
+        floor: floorOf(
+          throughputFigure(
+            "orchestration.task_run_transition.update_only.floor",
+            `DynamoDB UpdateItem if version = :v, SET version + 1, ${n} concurrent, alongside (median of ${updates.ratios.length})`,
+            updates.floor,
+          ),
+        ),
+        note: `for information; round ratios ${updates.ratios.map((r) => r.toFixed(2)).join(", ")}`,
       },
     ),
   );
