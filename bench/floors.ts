@@ -162,7 +162,7 @@ export async function updateVersionedFloor(dynamo: BenchDynamo, concurrency: num
  */
 export async function transitionRequestsFloor(dynamo: BenchDynamo, concurrency: number): Promise<Operation> {
   const update = await updateVersionedFloor(dynamo, concurrency);
-  await getFloor(dynamo);
+  await getItems(dynamo);
   const steps = Array.from({ length: concurrency }, () => 0);
   return async (worker, sequence) => {
     const step = steps[worker] ?? 0;
@@ -184,19 +184,24 @@ export async function transitionRequestsFloor(dynamo: BenchDynamo, concurrency: 
 
 const getItemsWritten = new WeakMap<BenchDynamo, Promise<void>>();
 
-/** GetItem of one of 1,000 flow-run-sized items. */
-export async function getFloor(dynamo: BenchDynamo): Promise<Operation> {
-  const table = dynamo.config.tables.main;
+/** The 1,000 items the GetItem floors read (`bench#get#<i>`), written once per DynamoDB. */
+function getItems(dynamo: BenchDynamo): Promise<void> {
   let written = getItemsWritten.get(dynamo);
   if (!written) {
     written = writeAll(
       dynamo.client,
-      table,
+      dynamo.config.tables.main,
       Array.from({ length: GET_ITEMS }, (_, i) => item(`bench#get#${i}`)),
     );
     getItemsWritten.set(dynamo, written);
   }
-  await written;
+  return written;
+}
+
+/** GetItem of one of 1,000 flow-run-sized items. */
+export async function getFloor(dynamo: BenchDynamo): Promise<Operation> {
+  const table = dynamo.config.tables.main;
+  await getItems(dynamo);
   return async (_worker, sequence) => {
     const result = await dynamo.client.send(
       new GetCommand({ TableName: table, Key: { pk: `bench#get#${sequence % GET_ITEMS}`, sk: "item" } }),
