@@ -6,11 +6,13 @@ import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js"
 import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
 import { transitionRequestsFloor, updateVersionedFloor } from "./floors.js";
 import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
+import { formatCpu } from "./lib/cpu.js";
 import type { DynamoCounts } from "./lib/dynamo-counter.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { measure, type Operation } from "./lib/measure.js";
-import { measurePaired } from "./lib/paired.js";
+import { measurePaired, type Paired } from "./lib/paired.js";
+import { warmUntilCompiled } from "./lib/settle.js";
 import { summarizeLatencies } from "./lib/stats.js";
 import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
 
@@ -18,8 +20,9 @@ import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
  * The orchestration API over HTTP as agents and flow runners use it, on the local runtime (a
  * process of its own, bench/lib/api.ts) and the same DynamoDB Local as the floors:
  * - task run state transitions per second at the run's concurrency vs the raw version-locked
- *   UpdateItem floor, measured alongside in alternating rounds (bench/lib/paired.ts) after a
- *   warm-up of the path: the task runner's pattern (each task run of a Running flow run enters
+ *   UpdateItem floor, measured alongside in alternating rounds (bench/lib/paired.ts) once the path
+ *   and the floors are warm and DynamoDB Local's JIT compiler is quiet (bench/lib/settle.ts), with
+ *   each process's CPU per operation (bench/lib/cpu.ts) in the note: the task runner's pattern (each task run of a Running flow run enters
  *   Running with its version, then Success with `version: null`; then the next task run); for
  *   information, the same against the raw requests it is made of, the transition's UpdateItem
  *   alone (core's applyTransition, in process), and one task run per worker moved back and forth
@@ -42,9 +45,10 @@ const WRITE_SAMPLES = 20;
 /** Flow runs (of TASKS_PER_RUN task runs) whose task runs the transition benchmark moves. */
 const RUNS_FOR_TRANSITIONS = 60;
 const TASKS_PER_RUN = 50;
-/** Flow runs whose task runs warm the transition path up, and for how long (as kv.ts's API warm-up). */
+/** Flow runs whose task runs warm the transition path up (bench/lib/settle.ts says for how long). */
 const WARMUP_RUNS = 10;
-const API_WARMUP_MS = 4000;
+/** Transitions over which the API's DynamoDB requests per transition are counted. */
+const COUNTED_TRANSITIONS = 1000;
 
 const M = {
   project: "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
@@ -105,7 +109,7 @@ export const orchestrationBenchmark: Benchmark = {
     };
     try {
       const url = runtime.graphqlUrl;
-      await transitions(context, url, record);
+      await transitions(context, url, counter, record);
       await createRuns(context, url, counter, record);
       await queue(context, url, dynamo, counter, record);
       return figures;
@@ -118,6 +122,7 @@ export const orchestrationBenchmark: Benchmark = {
 async function transitions(
   context: BenchContext,
   url: string,
+  counter: { take: () => Promise<DynamoCounts> },
   record: (figure: Figure) => void,
 ): Promise<void> {
   const n = context.options.concurrency;
@@ -182,12 +187,29 @@ async function transitions(
     };
   };
   // The API's JavaScript and DynamoDB Local's JVM compile this path over its first thousands of
-  // requests: warm both on task runs of their own before anything is measured, as kv.ts does.
-  const warmPool = await runningTaskRuns(WARMUP_RUNS);
-  await measure(taskRunnerOver(warmPool), { concurrency: n, durationMs: API_WARMUP_MS });
-  const fresh = await runningTaskRuns(RUNS_FOR_TRANSITIONS);
+  // requests, and the JVM goes on compiling for a minute or more: warm the path and both floors on
+  // items of their own until the JVM's compiler is quiet (bench/lib/settle.ts), then measure.
   const dynamo = await context.environment.dynamo();
-  const paired = await measurePaired(taskRunnerOver(fresh), await updateVersionedFloor(dynamo, n), timing);
+  const updateFloor = await updateVersionedFloor(dynamo, n);
+  const requestsFloor = await transitionRequestsFloor(dynamo, n);
+  const warmPool = await runningTaskRuns(WARMUP_RUNS);
+  const warm = await warmUntilCompiled([taskRunnerOver(warmPool), updateFloor, requestsFloor], n);
+  const warmedUp = `warmed up ${(warm.elapsedMs / 1000).toFixed(0)} s${
+    warm.jitCores === undefined
+      ? ""
+      : `, until DynamoDB Local's JIT compiler ${warm.settled ? "was quiet" : "was still busy"} (${(warm.jitCores * 100).toFixed(0)} % of a core)`
+  }`;
+  context.log(`  transitions: ${warmedUp}`);
+  // Requests per transition, counted over transitions of their own (the warm-up's task runs again).
+  await counter.take();
+  const counted = await measure(taskRunnerOver(warmPool), { concurrency: n, count: COUNTED_TRANSITIONS });
+  const counts = await counter.take();
+  const perTransition = counts.requests / Math.max(1, counted.operations);
+  context.log(
+    `  set_task_run_states: DynamoDB requests per transition ${perTransition.toFixed(2)} (${JSON.stringify(counts.byCommand)})`,
+  );
+  const fresh = await runningTaskRuns(RUNS_FOR_TRANSITIONS);
+  const paired = await measurePaired(taskRunnerOver(fresh), updateFloor, timing);
   const floor = throughputFigure(
     "orchestration.task_run_transition.floor",
     `DynamoDB UpdateItem if version = :v, SET version + 1, ${n} concurrent, alongside (median of ${paired.ratios.length})`,
@@ -201,19 +223,15 @@ async function transitions(
       "ops/s",
       {
         floor: floorOf(floor),
-        note: `target: at least 0.5 of the floor; round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}; ${fresh.length} task runs in ${RUNS_FOR_TRANSITIONS} Running flow runs`,
+        note: `target: at least 0.5 of the floor; round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}; ${fresh.length} task runs in ${RUNS_FOR_TRANSITIONS} Running flow runs; ${warmedUp}; ${perTransition.toFixed(2)} DynamoDB requests per transition; ${cpuNote(paired)}`,
       },
     ),
   );
 
   // For information, not the target: the same pattern against the raw requests it is made of
   // (GetItem + UpdateItem for a Running, UpdateItem for a Success), i.e. what the API path adds.
-  const againstRequests = await measurePaired(
-    taskRunnerOver(fresh),
-    await transitionRequestsFloor(dynamo, n),
-    timing,
-  );
-  const requestsFloor = throughputFigure(
+  const againstRequests = await measurePaired(taskRunnerOver(fresh), requestsFloor, timing);
+  const requestsFloorFigure = throughputFigure(
     "orchestration.task_run_transition.requests_floor",
     `raw requests of the pattern (GetItem + UpdateItem, then UpdateItem), ${n} concurrent, alongside (median of ${againstRequests.ratios.length})`,
     againstRequests.floor,
@@ -225,8 +243,8 @@ async function transitions(
       againstRequests.ours,
       "ops/s",
       {
-        floor: floorOf(requestsFloor),
-        note: `for information (the target is against the UpdateItem floor); round ratios ${againstRequests.ratios.map((r) => r.toFixed(2)).join(", ")}`,
+        floor: floorOf(requestsFloorFigure),
+        note: `for information (the target is against the UpdateItem floor); round ratios ${againstRequests.ratios.map((r) => r.toFixed(2)).join(", ")}; ${cpuNote(againstRequests)}`,
       },
     ),
   );
@@ -265,7 +283,7 @@ async function transitions(
             updates.floor,
           ),
         ),
-        note: `for information; round ratios ${updates.ratios.map((r) => r.toFixed(2)).join(", ")}`,
+        note: `for information; round ratios ${updates.ratios.map((r) => r.toFixed(2)).join(", ")}; ${cpuNote(updates)}`,
       },
     ),
   );
@@ -440,4 +458,9 @@ async function queue(
   });
   context.log(`  queue: seeded in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   await sample(STORED_RUNS);
+}
+
+/** Where each side's CPU went per operation (bench/lib/cpu.ts), medians of the rounds. */
+function cpuNote(paired: Paired): string {
+  return `CPU per operation: ours ${formatCpu(paired.ours.cpuMsPerOperation)}; floor ${formatCpu(paired.floor.cpuMsPerOperation)}`;
 }

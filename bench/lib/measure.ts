@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { cpuPerOperation, sampleCpu } from "./cpu.js";
 import { summarizeLatencies } from "./stats.js";
 import type { LatencySummary } from "./types.js";
 import { runWorkers } from "./workers.js";
@@ -31,6 +32,8 @@ export type Measurement = {
   operationsPerSecond: number;
   itemsPerSecond: number;
   latencyMs: LatencySummary;
+  /** CPU ms per operation of this process and each child (DynamoDB Local, the API runtime), on Linux. */
+  cpuMsPerOperation?: Record<string, number>;
 };
 
 /**
@@ -48,7 +51,10 @@ export async function measure(operation: Operation, options: MeasureOptions): Pr
   }
   const profile = await startProfile();
   try {
-    return await phase(operation, () => sequence++, options.concurrency, options);
+    const before = sampleCpu();
+    const measured = await phase(operation, () => sequence++, options.concurrency, options);
+    const cpu = cpuPerOperation(before, sampleCpu(), measured.operations);
+    return cpu ? { ...measured, cpuMsPerOperation: cpu } : measured;
   } finally {
     await profile?.stop();
   }

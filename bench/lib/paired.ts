@@ -65,5 +65,15 @@ function medianMeasurement(rounds: Measurement[]): Measurement {
     operationsPerSecond: median(rounds.map((r) => r.operationsPerSecond)),
     itemsPerSecond: median(rounds.map((r) => r.itemsPerSecond)),
     latencyMs: { p50: latency("p50"), p95: latency("p95"), p99: latency("p99"), max: latency("max") },
+    ...medianCpu(rounds),
   };
+}
+
+/** Each process's CPU per operation, the median of the rounds' (absent when not measured). */
+function medianCpu(rounds: Measurement[]): Pick<Measurement, "cpuMsPerOperation"> {
+  const names = new Set(rounds.flatMap((r) => Object.keys(r.cpuMsPerOperation ?? {})));
+  if (names.size === 0) return {};
+  const cpu: Record<string, number> = {};
+  for (const name of names) cpu[name] = median(rounds.map((r) => r.cpuMsPerOperation?.[name] ?? 0));
+  return { cpuMsPerOperation: cpu };
 }
