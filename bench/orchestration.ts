@@ -10,6 +10,7 @@ import { formatCpu } from "./lib/cpu.js";
 import type { DynamoCounts } from "./lib/dynamo-counter.js";
 import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
+import { httpRequest } from "./lib/http.js";
 import { measure, type Operation } from "./lib/measure.js";
 import { measurePaired, type Paired } from "./lib/paired.js";
 import { warmUntilCompiled } from "./lib/settle.js";
@@ -287,6 +288,38 @@ async function transitions(
       },
     ),
   );
+
+  // For information: the HTTP API hop alone, with no DynamoDB request: GET /health (node:http in
+  // and out), then a GraphQL query through the whole handler (API key, cached; yoga; the schema).
+  // Their CPU per request is the part of a transition that no change to its DynamoDB work can save.
+  const health = new URL("/health", url).toString();
+  const hops: Array<[string, string, Operation]> = [
+    [
+      "orchestration.http_hop.health",
+      `the HTTP hop alone: GET /health, ${n} concurrent`,
+      async () => {
+        const response = await httpRequest(health);
+        if (response.status !== 200) throw new Error(`/health answered ${response.status}`);
+        return undefined;
+      },
+    ],
+    [
+      "orchestration.http_hop.graphql",
+      `the HTTP hop and GraphQL: { __typename } with an API key, ${n} concurrent`,
+      async () => {
+        await ws.gql("query { __typename }");
+        return undefined;
+      },
+    ],
+  ];
+  for (const [key, label, operation] of hops) {
+    const hop = await measure(operation, timing);
+    record(
+      throughputFigure(key, label, hop, "ops/s", {
+        note: `for information; CPU per request: ${formatCpu(hop.cpuMsPerOperation)}`,
+      }),
+    );
+  }
 
   // One task run per worker, moved back and forth for the whole run: its history grows without end
   // and is paged out of the task run item every few transitions (core/src/state/history.ts).
