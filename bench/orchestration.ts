@@ -23,11 +23,12 @@ import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
  * - task run state transitions per second at the run's concurrency vs the raw version-locked
  *   UpdateItem floor, measured alongside in alternating rounds (bench/lib/paired.ts) once the path
  *   and the floors are warm and DynamoDB Local's JIT compiler is quiet (bench/lib/settle.ts), with
- *   each process's CPU per operation (bench/lib/cpu.ts) in the note: the task runner's pattern (each task run of a Running flow run enters
- *   Running with its version, then Success with `version: null`; then the next task run); for
- *   information, the same against the raw requests it is made of, the transition's UpdateItem
- *   alone (core's applyTransition, in process), and one task run per worker moved back and forth
- *   without end (its history paged out).
+ *   each process's CPU per operation (bench/lib/cpu.ts) in the note: the task runner's pattern
+ *   (each task run of a Running flow run enters Running with its version, then Success with
+ *   `version: null`; then the next task run); for information, the same against the raw requests
+ *   it is made of, the transition's UpdateItem alone (core's applyTransition, in process), the
+ *   HTTP hop with no DynamoDB request, and one task run per worker moved back and forth without
+ *   end (its history paged out).
  *   The task runs were created through the same runtime, so the API knows their flow runs without
  *   a read (core/src/task-run `flowRunIdsOf`), as a warm Lambda container that created or read them
  *   does; a cold one reads the task run once more on its first Running;
