@@ -4,7 +4,7 @@ import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { httpRequest } from "./lib/http.js";
 import { type Measurement, measure, type Operation } from "./lib/measure.js";
-import { measurePaired } from "./lib/paired.js";
+import { measurePaired, roundRatios } from "./lib/paired.js";
 import type { Benchmark, Figure } from "./lib/types.js";
 
 /**
@@ -133,7 +133,7 @@ export const kvBenchmark: Benchmark = {
           `${floorLabel}, alongside (median of ${paired.ratios.length})`,
           paired.floor,
         );
-        const rounds = `round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}`;
+        const rounds = roundRatios(paired);
         record(
           throughputFigure(`kv.${key}.concurrent`, label, paired.ours, "ops/s", {
             floor: floorOf(floor),

@@ -12,7 +12,7 @@ import { throughputFigure } from "./lib/figures.js";
 import { floorOf } from "./lib/floor.js";
 import { httpRequest } from "./lib/http.js";
 import { measure, type Operation } from "./lib/measure.js";
-import { measurePaired, type Paired } from "./lib/paired.js";
+import { measurePaired, type Paired, roundRatios } from "./lib/paired.js";
 import { warmUntilCompiled } from "./lib/settle.js";
 import { summarizeLatencies } from "./lib/stats.js";
 import type { BenchContext, Benchmark, Figure } from "./lib/types.js";
@@ -225,7 +225,7 @@ async function transitions(
       "ops/s",
       {
         floor: floorOf(floor),
-        note: `target: at least 0.5 of the floor; round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}; ${fresh.length} task runs in ${RUNS_FOR_TRANSITIONS} Running flow runs; ${warmedUp}; ${perTransition.toFixed(2)} DynamoDB requests per transition; ${cpuNote(paired)}`,
+        note: `target: at least 0.5 of the floor; ${roundRatios(paired)}; ${fresh.length} task runs in ${RUNS_FOR_TRANSITIONS} Running flow runs; ${warmedUp}; ${perTransition.toFixed(2)} DynamoDB requests per transition; ${cpuNote(paired)}`,
       },
     ),
   );
@@ -246,7 +246,7 @@ async function transitions(
       "ops/s",
       {
         floor: floorOf(requestsFloorFigure),
-        note: `for information (the target is against the UpdateItem floor); round ratios ${againstRequests.ratios.map((r) => r.toFixed(2)).join(", ")}; ${cpuNote(againstRequests)}`,
+        note: `for information (the target is against the UpdateItem floor); ${roundRatios(againstRequests)}; ${cpuNote(againstRequests)}`,
       },
     ),
   );
@@ -285,7 +285,7 @@ async function transitions(
             updates.floor,
           ),
         ),
-        note: `for information; round ratios ${updates.ratios.map((r) => r.toFixed(2)).join(", ")}; ${cpuNote(updates)}`,
+        note: `for information; ${roundRatios(updates)}; ${cpuNote(updates)}`,
       },
     ),
   );

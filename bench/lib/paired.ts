@@ -42,6 +42,11 @@ export async function measurePaired(
   };
 }
 
+/** "round ratios 0.44, 0.41, ...": each round's ours / floor, in order, for a figure's note. */
+export function roundRatios(paired: Paired): string {
+  return `round ratios ${paired.ratios.map((r) => r.toFixed(2)).join(", ")}`;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
