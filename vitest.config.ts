@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config";
  * - unit: pure code, no emulator;
  * - integration: core and handlers against DynamoDB Local and fauxqs (started by globalSetup);
  * - contract: the real Prefect client's requests replayed over HTTP against the local runtime;
+ * - faults: real processes killed (SIGKILL, SIGTERM) and storage taken away mid-work, counting what survived;
  * - browser: the dashboard (built once by globalSetup) in Debian's Chromium against the local runtime;
  * - infra: the CDK app synthesized offline with assertions and cdk-nag.
  */
@@ -30,6 +31,15 @@ export default defineConfig({
           globalSetup: ["tests/helpers/global-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "faults",
+          include: ["tests/faults/**/*.test.ts"],
+          globalSetup: ["tests/helpers/global-setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
         },
       },
       {
