@@ -187,6 +187,9 @@ export async function runsInQueue(
   };
   let candidates = 0;
   while (candidates < MAX_READY_READ) {
+    // A drained page is followed by the next only when another run is wanted.
+    const wanted = Math.max(MIN_PAGE, MAX_RUNS_PER_POLL - ids.length - batch.length);
+    await Promise.all(streams.filter((s) => !s.head() && s.open).map((s) => s.fill(wanted)));
     // The oldest head of the label sets' partitions: one merged queue by start time.
     let next: ReadyIndex.ReadyStream | undefined;
     for (const stream of streams) {
@@ -195,8 +198,6 @@ export async function runsInQueue(
     }
     if (!next) break;
     const run = next.shift() as Record<string, unknown>;
-    if (!next.head() && next.open)
-      await next.fill(Math.max(MIN_PAGE, MAX_RUNS_PER_POLL - ids.length - batch.length));
     candidates++;
     // The partition is the label set's; the run's own labels are checked too (a relabel in flight).
     if (!agentTakes(agentLabels, (run.labels as string[] | undefined) ?? [])) continue;
