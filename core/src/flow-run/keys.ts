@@ -93,11 +93,11 @@ export function watchFor(
 }
 
 /**
- * The id of a label set (order and repeats ignored): 128 bits of SHA-256 over the sorted,
- * distinct labels, so a run's queue partition follows from its labels alone.
+ * The id of a label set (order and repeats ignored): 128 bits of SHA-256 over the JSON of the
+ * sorted, distinct labels, so a run's queue partition follows from its labels alone.
  */
 export function labelSetId(labels: readonly string[]): string {
-  const canonical = [...new Set(labels)].sort().join("\u0000");
+  const canonical = JSON.stringify([...new Set(labels)].sort());
   return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
 }
 
