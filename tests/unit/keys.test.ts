@@ -25,7 +25,8 @@ describe("storage keys", () => {
       FlowKeys.nameLock(T, "p", "n").pk,
       FlowRunKeys.run(T, "r").pk,
       TaskRunKeys.run(T, "tr").pk,
-      FlowRunKeys.ready(T, "2026-01-01T00:00:00.000Z", "r").ready_pk,
+      FlowRunKeys.ready(T, ["gpu"], "2026-01-01T00:00:00.000Z", "r").ready_pk,
+      FlowRunKeys.readySet(T, "s").pk,
     ];
     for (const key of keys) expect(key.startsWith(`${T}#`)).toBe(true);
   });

@@ -6,7 +6,8 @@ import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { batchGet, queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import * as FlowRun from "../flow-run/index.js";
+import { agentTakes } from "../flow-run/keys.js";
+import * as ReadyIndex from "../flow-run/ready-index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import { QueueGate } from "../schedule/overlap.js";
 import { AgentKeys } from "./keys.js";
@@ -114,8 +115,13 @@ async function touch(id: string): Promise<void> {
 }
 
 export const MAX_RUNS_PER_POLL = 25;
-/** Ready entries looked at per poll at most: the cost of a poll is bounded whatever is stored. */
+/**
+ * Queued runs the agent could take looked at per poll at most, whether returned or held back by
+ * their flow group's overlap policy: a poll's cost stays bounded whatever waits behind them.
+ */
 export const MAX_READY_READ = 500;
+/** The smallest page read from a label set's queue partition. */
+const MIN_PAGE = 5;
 
 const queueInput = z.object({
   before: z.string().nullish(),
@@ -123,10 +129,19 @@ const queueInput = z.object({
   agent_id: z.string().nullish(),
 });
 
+/** What a poll read, for tests and benchmarks: its cost in label sets, requests and items. */
+export type PollStats = { labelSets: number; labelSetsTaken: number; runsRead: number; candidates: number };
+
 /**
  * `get_runs_in_queue`: runs due before `before` (Scheduled ones, and Running ones with a retry
- * due) whose labels are a subset of the agent's; an agent with labels skips unlabeled runs.
- * One Query on the sparse ready index, oldest first: O(runs returned), not O(runs stored).
+ * due) whose labels are a subset of the agent's; an agent with labels skips unlabelled runs (the
+ * rule of Prefect Server; a run's labels are settled when it is created: its own, else its flow
+ * group's, else its flow's run_config's or environment's).
+ *
+ * The queue is partitioned by label set (flow-run/ready-index.ts): the poll lists the tenant's
+ * label sets (one Query), keeps the ones the agent takes, and reads those sets' partitions oldest
+ * first, merged by start time, a page at a time. Its cost is the runs it looks at plus a request
+ * and at most one page per label set it takes, however many runs it cannot take are waiting.
  * Candidates then pass their flow group's overlap policy (schedule/overlap.ts), a batch at a
  * time: one consistent BatchGetItem of their groups per batch, and for groups whose policy is
  * `skip`, the claim's reads and writes. A run held back or skipped there is not returned.
@@ -136,6 +151,7 @@ export async function runsInQueue(
   agentId?: string | null,
   /** The poll's clock for the overlap policy (tests pass their own). */
   now: Date = new Date(),
+  stats?: PollStats,
 ): Promise<string[]> {
   const parsed = queueInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
@@ -149,6 +165,17 @@ export async function runsInQueue(
   const id = agentId ?? parsed.data.agent_id;
   if (id && isUuid(id)) await touch(id);
 
+  let { sets, legacyMovedAt } = await ReadyIndex.readySets();
+  if (
+    ReadyIndex.legacyMayHoldRuns(legacyMovedAt, new Date()) &&
+    (await ReadyIndex.migrateLegacy(legacyMovedAt)) > 0
+  )
+    ({ sets } = await ReadyIndex.readySets());
+  const taken = sets.filter((set) => agentTakes(agentLabels, set.labels));
+  const streams = taken.map((set) => new ReadyIndex.ReadyStream(set, before));
+  const firstPage = Math.max(MIN_PAGE, Math.ceil(MAX_RUNS_PER_POLL / Math.max(streams.length, 1)));
+  await Promise.all(streams.map((stream) => stream.fill(firstPage)));
+
   const gate = new QueueGate(now);
   const ids: string[] = [];
   let batch: Array<Record<string, unknown>> = [];
@@ -158,12 +185,22 @@ export async function runsInQueue(
     for (const run of await gate.admit(batch)) ids.push(String(run.id));
     batch = [];
   };
-  let read = 0;
-  for await (const run of FlowRun.ready(before)) {
-    if (++read > MAX_READY_READ) break;
-    const labels = (run.labels as string[] | undefined) ?? [];
-    if (labels.length === 0 && agentLabels.size > 0) continue;
-    if (!labels.every((label) => agentLabels.has(label))) continue;
+  let candidates = 0;
+  while (candidates < MAX_READY_READ) {
+    // A drained page is followed by the next only when another run is wanted.
+    const wanted = Math.max(MIN_PAGE, MAX_RUNS_PER_POLL - ids.length - batch.length);
+    await Promise.all(streams.filter((s) => !s.head() && s.open).map((s) => s.fill(wanted)));
+    // The oldest head of the label sets' partitions: one merged queue by start time.
+    let next: ReadyIndex.ReadyStream | undefined;
+    for (const stream of streams) {
+      const head = stream.head();
+      if (head && (!next || String(head.ready_sk) < String(next.head()?.ready_sk))) next = stream;
+    }
+    if (!next) break;
+    const run = next.shift() as Record<string, unknown>;
+    candidates++;
+    // The partition is the label set's; the run's own labels are checked too (a relabel in flight).
+    if (!agentTakes(agentLabels, (run.labels as string[] | undefined) ?? [])) continue;
     batch.push(run);
     if (ids.length + batch.length >= MAX_RUNS_PER_POLL) {
       await flush();
@@ -171,6 +208,13 @@ export async function runsInQueue(
     }
   }
   await flush();
+  await ReadyIndex.pruneStaleSet(sets, new Date()); // wall clock: the prune's safety rests on it
+  if (stats) {
+    stats.labelSets = sets.length;
+    stats.labelSetsTaken = taken.length;
+    stats.runsRead = streams.reduce((sum, stream) => sum + stream.read, 0);
+    stats.candidates = candidates;
+  }
   return ids;
 }
 

@@ -7,7 +7,8 @@ import type { Config } from "../config.js";
  * - `main`: tenants, API keys, projects, flows, flow groups, flow runs, task runs, agents.
  *   Generic `pk`/`sk` plus three overloaded GSIs (`gsi1`: children of a parent in order,
  *   `gsi2`: lookups by name, `gsi3`: a tenant's items of one kind by time) and the sparse `ready` index (runs an agent may pick up,
- *   keyed by tenant and ordered by start time; only runnable runs carry its attributes) and the
+ *   keyed by tenant and label set and ordered by start time; a run is in it only while it also
+ *   carries `ready_sk`; see core/src/flow-run/ready-index.ts) and the
  *   sparse `due` index (the scheduler's: active schedules by the time they next need work, in a
  *   few shard partitions shared by all tenants; see core/src/schedule/keys.ts) and the sparse `watch`
  *   index (the scheduler's health checks: Scheduled, Submitted and Running runs by the time their

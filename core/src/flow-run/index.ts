@@ -22,6 +22,7 @@ import {
 import * as TaskRun from "../task-run/index.js";
 import { FlowRunKeys, watchFor } from "./keys.js";
 import { generateRunName } from "./names.js";
+import { ensureReadySet, readyEntry } from "./ready-index.js";
 
 export type FlowRun = {
   id: string;
@@ -206,7 +207,7 @@ function runItem(
     ...FlowRunKeys.ofFlow(t, flow.id, now, id),
     ...FlowRunKeys.ofGroup(t, flow.flow_group_id, spec.scheduledStart, id),
     ...FlowRunKeys.ofTenant(t, now, id),
-    ...FlowRunKeys.ready(t, spec.scheduledStart, id),
+    ...FlowRunKeys.ready(t, spec.labels, spec.scheduledStart, id),
     ...FlowRunKeys.watch("scheduled", t, spec.scheduledStart, id),
     entity: "flow-run",
     ...run,
@@ -254,6 +255,7 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
   const tasks = await Flow.tasksOf(flow.id);
   await TaskRun.precreate(id, tasks, now);
+  await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
   // Only reachable with an idempotency key (random ids do not collide): the twin won.
   const created = await putRun(runItem(t, flow, id, spec, now, { taskRunsDeferred: false }));
   return { id, created };
@@ -286,6 +288,7 @@ export async function createScheduled(
   const t = useTenantId();
   const spec = runSpec(target.flow, target.group, parsed.data);
   const id = idempotentRunId(t, target.flow.id, raw.idempotency_key);
+  await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
   const created = await putRun(runItem(t, target.flow, id, spec, nowIso(), { taskRunsDeferred: true }));
   return { id, created };
 }
@@ -364,7 +367,7 @@ export async function setState(
       key: FlowRunKeys.run(t, id),
       version,
       state,
-      ready: isScheduled(state.type) ? FlowRunKeys.ready(t, state.startTime ?? now, id) : "remove",
+      ready: isScheduled(state.type) ? await readyEntry(t, id, state.startTime ?? now) : "remove",
       watch: watchFor(t, id, state.type, state.startTime, now),
       ...options,
       now,
@@ -446,7 +449,15 @@ export async function setLabels(id: string, labels: unknown): Promise<FlowRun> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
   const parsed = labelsSchema.safeParse(labels);
   if (!parsed.success) throw new ValidationError("labels must be a list of at most 100 non-empty strings");
-  return update(id, "SET labels = :labels", { ":labels": [...new Set(parsed.data)].sort() });
+  const sorted = [...new Set(parsed.data)].sort();
+  // The run's queue partition follows its labels: listed first (as for a new run) unless the run
+  // is finished (a finished run re-entering the queue lists its set then, flow-run/ready-index.ts).
+  const run = await requireRun(id);
+  const t = useTenantId();
+  const readyPk = isFinished(run.state)
+    ? FlowRunKeys.ready(t, sorted, "", id).ready_pk
+    : await ensureReadySet(t, sorted);
+  return update(id, "SET labels = :labels, ready_pk = :rpk", { ":labels": sorted, ":rpk": readyPk });
 }
 
 /** One UpdateItem: the heartbeat, and the run's watch entry moved to it (the scheduler's zombie check). */
@@ -534,34 +545,22 @@ export function listAll(pageSize?: number): AsyncIterable<Record<string, unknown
   );
 }
 
-/** Runs an agent should act on, by start time: Scheduled ones due before `before`, and Running ones with a retry due. */
-export function ready(before: string): AsyncIterable<Record<string, unknown>> {
-  return rows(
-    queryItems({
-      TableName: mainTable(),
-      IndexName: "ready",
-      KeyConditionExpression: "ready_pk = :pk AND ready_sk <= :before",
-      ExpressionAttributeValues: {
-        ":pk": FlowRunKeys.readyPartition(useTenantId()),
-        ":before": `${before}~`,
-      },
-      Limit: 100,
-    }),
-  );
-}
-
 /** Puts a Running run back on the agents' queue because one of its task runs waits for a retry. */
 export async function markRetryDue(id: string, startTime: string): Promise<void> {
-  const ready = FlowRunKeys.ready(useTenantId(), startTime, id);
+  const ready = await readyEntry(useTenantId(), id, startTime);
   await useDynamo()
     .send(
       new UpdateCommand({
         TableName: mainTable(),
         Key: FlowRunKeys.run(useTenantId(), id),
-        UpdateExpression: "SET ready_pk = :rpk, ready_sk = :rsk",
+        UpdateExpression: ready.ready_pk ? "SET ready_pk = :rpk, ready_sk = :rsk" : "SET ready_sk = :rsk",
         ConditionExpression: "attribute_exists(pk) AND #state = :running",
         ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: { ":rpk": ready.ready_pk, ":rsk": ready.ready_sk, ":running": "Running" },
+        ExpressionAttributeValues: {
+          ...(ready.ready_pk ? { ":rpk": ready.ready_pk } : {}),
+          ":rsk": ready.ready_sk,
+          ":running": "Running",
+        },
       }),
     )
     .catch((error) => {
@@ -576,8 +575,8 @@ export async function clearRetryDue(id: string): Promise<void> {
       new UpdateCommand({
         TableName: mainTable(),
         Key: FlowRunKeys.run(useTenantId(), id),
-        UpdateExpression: "REMOVE ready_pk, ready_sk",
-        ConditionExpression: "attribute_exists(ready_pk) AND #state = :running",
+        UpdateExpression: "REMOVE ready_sk",
+        ConditionExpression: "attribute_exists(ready_sk) AND #state = :running",
         ExpressionAttributeNames: { "#state": "state" },
         ExpressionAttributeValues: { ":running": "Running" },
       }),

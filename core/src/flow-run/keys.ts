@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { key } from "../dynamo/keys.js";
 import { isRunning } from "../state/types.js";
 
@@ -26,7 +27,14 @@ export function watchShard(id: string): number {
  *   runs of a flow:        gsi1pk `<t>#flow#<flowId>#runs`  gsi1sk `<created ISO>#<id>`
  *   runs of a flow group:  gsi2pk `<t>#flow-group#<groupId>#runs`  gsi2sk `<scheduled start ISO>#<id>`
  *   runs of a tenant:      gsi3pk `<t>#flow-runs`           gsi3sk `<created ISO>#<id>`
- *   ready for agents:      ready_pk `<t>#ready`  ready_sk `<start ISO>#<id>`  (sparse: only while an agent should act)
+ *   ready for agents:      ready_pk `<t>#queue#<label set id>`  ready_sk `<start ISO>#<id>`
+ *     (the agents' queue, one partition per distinct label set of a tenant, see `labelSetId`;
+ *     sparse: `ready_pk` stays on the run for good, `ready_sk` is there only while an agent
+ *     should act, and an item is in the index only with both. Written before this layout by
+ *     `<t>#ready` for every run, see core/src/flow-run/ready-index.ts for the migration.)
+ * - label sets with runs in the agents' queue: pk `<t>#queue-sets`  sk `<label set id>`
+ *     (one small item per label set, written when a run with a label set not written lately
+ *     enters the queue; core/src/flow-run/ready-index.ts)
  *   watched by the scheduler: watch_pk `run-watch#<kind>#<shard>`  watch_sk `<reference ISO>#<t>#<id>`
  *     (sparse: only while the run is Scheduled, Submitted, Running or Cancelling; see `watchFor`
  *     and core/src/schedule/health.ts. Like the `due` index, its partitions are shared by all
@@ -50,11 +58,16 @@ export const FlowRunKeys = {
     gsi3pk: key(t, "flow-runs"),
     gsi3sk: key(created, id),
   }),
-  ready: (t: string, startTime: string, id: string) => ({
-    ready_pk: key(t, "ready"),
+  /** A run's place in the agents' queue: its label set's partition, ordered by start time. */
+  ready: (t: string, labels: readonly string[], startTime: string, id: string) => ({
+    ready_pk: FlowRunKeys.readyPartition(t, labelSetId(labels)),
     ready_sk: key(startTime, id),
   }),
-  readyPartition: (t: string) => key(t, "ready"),
+  readyPartition: (t: string, setId: string) => key(t, "queue", setId),
+  /** The partition every ready run of a tenant had before the queue was split by label set. */
+  legacyReadyPartition: (t: string) => key(t, "ready"),
+  readySet: (t: string, setId: string) => ({ pk: FlowRunKeys.readySetsPartition(t), sk: setId }),
+  readySetsPartition: (t: string) => key(t, "queue-sets"),
   watch: (kind: WatchKind, t: string, reference: string, id: string) => ({
     watch_pk: FlowRunKeys.watchPartition(kind, watchShard(id)),
     watch_sk: key(reference, t, id),
@@ -77,4 +90,20 @@ export function watchFor(
   if (state === "Submitted") return FlowRunKeys.watch("submitted", t, now, id);
   if (isRunning(state)) return FlowRunKeys.watch("heartbeat", t, now, id);
   return "remove";
+}
+
+/**
+ * The id of a label set (order and repeats ignored): 128 bits of SHA-256 over the JSON of the
+ * sorted, distinct labels, so a run's queue partition follows from its labels alone.
+ */
+export function labelSetId(labels: readonly string[]): string {
+  const canonical = JSON.stringify([...new Set(labels)].sort());
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
+}
+
+/** Whether an agent with `agentLabels` takes runs labelled `runLabels` (Prefect Server's rule). */
+export function agentTakes(agentLabels: ReadonlySet<string>, runLabels: readonly string[]): boolean {
+  // A run's labels must all be the agent's; an unlabelled run goes only to agents without labels.
+  if (runLabels.length === 0) return agentLabels.size === 0;
+  return runLabels.every((label) => agentLabels.has(label));
 }

@@ -29,8 +29,12 @@ export type Transition = {
   /** The version the caller last saw; null means unconditional. */
   version: number | null;
   state: ParsedState;
-  /** Sparse ready-index attributes to set, or "remove" to take the run off the agents' queue. */
-  ready?: { ready_pk: string; ready_sk: string } | "remove";
+  /**
+   * The agents' queue (flow-run/ready-index.ts): `ready_sk` to put the run in it (with `ready_pk`
+   * when the run has none yet), or "remove" to take it off (`ready_pk`, its label set's
+   * partition, stays on the run).
+   */
+  ready?: { ready_pk?: string; ready_sk: string } | "remove";
   /** Sparse watch-index attributes (the scheduler's health checks, flow-run/keys.ts), or "remove". */
   watch?: { watch_pk: string; watch_sk: string } | "remove";
   /** Further attributes set by the same write (e.g. the scheduler's lazarus count). */
@@ -159,11 +163,14 @@ async function update(t: Transition, now: string, entry: InlineEntry): Promise<R
   let condition = "attribute_exists(pk) AND (attribute_not_exists(history_bytes) OR history_bytes <= :room)";
   if (isRunning(state.type)) set.push("start_time = if_not_exists(start_time, :now)");
   if (isFinished(state.type)) set.push("end_time = :now");
-  if (t.ready === "remove") remove.push("ready_pk", "ready_sk");
+  if (t.ready === "remove") remove.push("ready_sk");
   else if (t.ready) {
-    set.push("ready_pk = :rpk", "ready_sk = :rsk");
-    values[":rpk"] = t.ready.ready_pk;
+    set.push("ready_sk = :rsk");
     values[":rsk"] = t.ready.ready_sk;
+    if (t.ready.ready_pk) {
+      set.push("ready_pk = :rpk");
+      values[":rpk"] = t.ready.ready_pk;
+    }
   }
   if (t.watch === "remove") remove.push("watch_pk", "watch_sk");
   else if (t.watch) {
