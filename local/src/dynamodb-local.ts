@@ -195,13 +195,15 @@ async function launch(folder: string, args: string[], endpoint: string): Promise
     region: "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts: 1,
+    // Something else on the port (or a hung java) must not hold the probe forever.
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
   });
   const deadline = Date.now() + 30_000;
   try {
     for (;;) {
       if (exited) {
         process.off("exit", killOnExit);
-        throw new StartupError(`DynamoDB Local exited during startup:\n${output.trim()}`);
+        throw new StartupError(`DynamoDB Local exited during startup: ${summary(output)}\n${output.trim()}`);
       }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
@@ -221,6 +223,15 @@ async function launch(folder: string, args: string[], endpoint: string): Promise
     client.destroy();
   }
   return { child, killOnExit, output: () => output };
+}
+
+/** The line of java's output that says what went wrong (an exception), else its last line. */
+function summary(output: string): string {
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  return lines.find((line) => /Exception|Error/.test(line)) ?? lines.at(-1) ?? "no output";
 }
 
 async function stopChild(child: ChildProcess, killOnExit: () => void): Promise<void> {
