@@ -6,6 +6,7 @@ import { UNAVAILABLE_MESSAGE } from "#core/errors.js";
 import { ApiKey, asTenant } from "#core/index.js";
 import { freePort } from "../../local/src/ports.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
+import { createProject, createRun, pipelineFlow, registerFlow } from "../helpers/orchestration.js";
 import { client, startTestRuntime } from "../helpers/runtime.js";
 
 /**
@@ -101,6 +102,38 @@ describe("DynamoDB refusing connections", () => {
     }
     const after = await rest(key, "GET", "outage/a");
     expect(((await after.json()) as { value: unknown }).value).toBe(1);
+  });
+});
+
+describe("SQS refusing connections", () => {
+  it("answers write_run_logs with 503 API_ERROR, acknowledging nothing", async () => {
+    const api = client(runtime, runtime.bootstrap.secret);
+    const projectId = await createProject(api, "logs during an SQS outage");
+    const flowId = await registerFlow(api, projectId, pipelineFlow("sqs-outage"));
+    const flowRunId = await createRun(api, { flow_id: flowId, parameters: { n: 1 } });
+    configure({ ...runtime.config, sqsEndpoint: `http://127.0.0.1:${await freePort()}` });
+    const res = await api(
+      "mutation($input: write_run_logs_input!) { write_run_logs(input: $input) { success } }",
+      {
+        input: {
+          logs: [
+            {
+              flow_run_id: flowRunId,
+              task_run_id: null,
+              timestamp: new Date().toISOString(),
+              name: "prefect.CloudFlowRunner",
+              level: "INFO",
+              message: "while SQS is down",
+            },
+          ],
+        },
+      },
+    );
+    configure(runtime.config);
+    expect(res.status).toBe(503);
+    expect(res.errors?.[0]?.extensions?.code).toBe("API_ERROR");
+    expect(res.data?.write_run_logs ?? null).toBeNull();
+    expect(JSON.stringify(res)).not.toMatch(INTERNALS);
   });
 });
 
