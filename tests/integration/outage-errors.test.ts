@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { configure } from "#core/config.js";
 import { UNAVAILABLE_MESSAGE } from "#core/errors.js";
 import { ApiKey, asTenant } from "#core/index.js";
+import { handler as apiHandler } from "../../functions/api/src/handler.js";
 import { freePort } from "../../local/src/ports.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import { createProject, createRun, pipelineFlow, registerFlow } from "../helpers/orchestration.js";
@@ -184,4 +185,71 @@ describe("an unexpected error", () => {
     expect(JSON.stringify(entry?.error)).toContain("secret-column-name");
     expect(JSON.stringify(entry?.error)).toMatch(/stack|at /);
   });
+
+  it("on the KV REST face is a 500 with the request id, logged with tenant and stack", async () => {
+    const logged = captureStderr();
+    vi.spyOn(DynamoDBDocumentClient.prototype, "send").mockRejectedValue(new Error("kv secret detail"));
+    const response = await rest(runtime.bootstrap.secret ?? "", "GET", "some/key");
+    vi.restoreAllMocks();
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: { code: string; message: string; request_id: string } };
+    expect(body.error).toMatchObject({ code: "INTERNAL_SERVER_ERROR", message: "Unexpected error." });
+    expect(JSON.stringify(body)).not.toContain("kv secret detail");
+    const entry = entryFor(logged, body.error.request_id);
+    expect(entry).toMatchObject({
+      service: "drover-kv",
+      request_id: body.error.request_id,
+      tenant_id: tenantId,
+    });
+    expect(JSON.stringify(entry.error)).toContain("kv secret detail");
+  });
+
+  it("on Lambda is logged with API Gateway's request id and the invocation's awsRequestId", async () => {
+    const logged = captureStderr();
+    vi.spyOn(DynamoDBDocumentClient.prototype, "send").mockRejectedValue(new Error("lambda secret detail"));
+    const result = await apiHandler(
+      {
+        version: "2.0",
+        rawPath: "/graphql",
+        rawQueryString: "",
+        headers: { authorization: `Bearer ${freshKey}`, "content-type": "application/json" },
+        requestContext: { http: { method: "POST" }, requestId: "apigw-request-1" },
+        body: JSON.stringify({ query: "query { project { id } }" }),
+        isBase64Encoded: false,
+      } as never,
+      { awsRequestId: "lambda-invocation-1" },
+    );
+    vi.restoreAllMocks();
+    expect(result.statusCode).toBe(200);
+    const body = JSON.parse(String(result.body)) as {
+      errors: Array<{ message: string; extensions: unknown }>;
+    };
+    expect(body.errors[0]).toMatchObject({
+      message: "Unexpected error.",
+      extensions: { code: "INTERNAL_SERVER_ERROR", request_id: "apigw-request-1" },
+    });
+    expect(entryFor(logged, "apigw-request-1")).toMatchObject({
+      request_id: "apigw-request-1",
+      aws_request_id: "lambda-invocation-1",
+    });
+  });
 });
+
+function captureStderr(): string[] {
+  const logged: string[] = [];
+  const stderr = process.stderr.write.bind(process.stderr);
+  vi.spyOn(process.stderr, "write").mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    logged.push(String(chunk));
+    return (stderr as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write);
+  return logged;
+}
+
+function entryFor(logged: string[], requestId: string): Record<string, unknown> {
+  const entry = logged
+    .flatMap((chunk) => chunk.split("\n"))
+    .filter((line) => line.includes(requestId))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)[0];
+  if (!entry) throw new Error(`nothing logged with request id ${requestId}`);
+  return entry;
+}
