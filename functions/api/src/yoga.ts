@@ -1,7 +1,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { GraphQLError } from "graphql";
 import { createYoga } from "graphql-yoga";
-import { DroverError } from "#core/errors.js";
+import { useActor } from "#core/actor.js";
+import { asCallerError } from "#core/errors.js";
+import { useRequest } from "#core/request-context.js";
 import { buildSchema } from "./schema/index.js";
 
 const logger = new Logger({ serviceName: "drover-api" });
@@ -22,8 +24,9 @@ function isGraphQLError(error: unknown): error is GraphQLError {
 export function maskError(error: unknown, message: string): Error {
   const original = isGraphQLError(error) ? (error.originalError ?? error) : error;
   const location = isGraphQLError(error) ? { nodes: error.nodes, path: error.path } : {};
-  if (original instanceof DroverError) {
-    return new GraphQLError(original.message, { ...location, extensions: { code: original.code } });
+  const known = asCallerError(original);
+  if (known) {
+    return new GraphQLError(known.message, { ...location, extensions: { code: known.code } });
   }
   if (isGraphQLError(original)) {
     // Thrown by our own scalars with a code, or by graphql-js validation: safe to show. When
@@ -40,8 +43,29 @@ export function maskError(error: unknown, message: string): Error {
           extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
         });
   }
-  logger.error("unexpected error in resolver", { error: original as Error });
-  return new GraphQLError(message, { ...location, extensions: { code: "INTERNAL_SERVER_ERROR" } });
+  const requestId = logUnexpected("unexpected error in resolver", original, { path: location.path });
+  return new GraphQLError(message, {
+    ...location,
+    extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { request_id: requestId } : {}) },
+  });
+}
+
+/**
+ * Logs a bug server-side with what an operator needs to find it (request id, Lambda request id,
+ * tenant, API key, stack) and returns the request id to show the caller instead of the details.
+ */
+export function logUnexpected(message: string, error: unknown, extra: Record<string, unknown> = {}) {
+  const request = useRequest();
+  const actor = useActor();
+  logger.error(message, {
+    request_id: request?.requestId,
+    aws_request_id: request?.awsRequestId,
+    tenant_id: actor.type === "tenant" ? actor.tenantId : undefined,
+    api_key_id: actor.type === "tenant" ? actor.apiKeyId : undefined,
+    ...extra,
+    error: error instanceof Error ? error : new Error(String(error)),
+  });
+  return request?.requestId;
 }
 
 export function createApi() {

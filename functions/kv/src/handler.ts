@@ -1,9 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { type Actor, withActor } from "#core/actor.js";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { type Actor, useActor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
-import { DroverError, type ErrorCode } from "#core/errors.js";
+import { asCallerError, type ErrorCode, RETRY_AFTER_SECONDS } from "#core/errors.js";
 import * as KeyValue from "#core/kv/index.js";
+import { type RequestInfo, requestInfoOf } from "#core/request-context.js";
 import { Authenticator } from "../../api/src/auth.js";
 
 /**
@@ -133,7 +134,12 @@ async function route(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
   }
 }
 
-export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+export async function handler(
+  event: APIGatewayProxyEventV2,
+  context?: Pick<Context, "awsRequestId">,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const request = requestInfoOf(event, context);
+  let actor: Actor | undefined;
   try {
     const size = event.body ? Buffer.byteLength(event.body, event.isBase64Encoded ? "base64" : "utf8") : 0;
     if (size > MAX_BODY_BYTES) {
@@ -144,7 +150,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
       );
     }
     authenticator ??= new Authenticator(useConfig().authCacheMs);
-    const actor: Actor = await authenticator.resolve(lowerCaseHeaders(event.headers));
+    actor = await authenticator.resolve(lowerCaseHeaders(event.headers));
     if (actor.type !== "tenant") {
       return failure(401, "UNAUTHENTICATED", "UNAUTHENTICATED: send 'Authorization: Bearer <API key>'.", {
         "www-authenticate": "Bearer",
@@ -153,8 +159,26 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     return await withActor(actor, () => route(event));
   } catch (error) {
     if (error instanceof BadRequest) return failure(400, "BAD_REQUEST", error.message);
-    if (error instanceof DroverError) return failure(STATUS[error.code] ?? 400, error.code, error.message);
-    logger.error("unexpected error in the KV handler", { error: error as Error });
-    return failure(500, "INTERNAL_SERVER_ERROR", "Unexpected error.");
+    const known = asCallerError(error);
+    if (known?.code === "API_ERROR") {
+      // Storage unavailable or throttled: retry after a short wait (the same request is safe).
+      return failure(503, known.code, known.message, { "retry-after": String(RETRY_AFTER_SECONDS) });
+    }
+    if (known) return failure(STATUS[known.code] ?? 400, known.code, known.message);
+    logUnexpected(error, request, actor);
+    return json(500, {
+      error: { code: "INTERNAL_SERVER_ERROR", message: "Unexpected error.", request_id: request.requestId },
+    });
   }
+}
+
+/** A bug: logged with request id, tenant and stack for an operator, never shown to the caller. */
+function logUnexpected(error: unknown, request: RequestInfo, actor: Actor = useActor()) {
+  logger.error("unexpected error in the KV handler", {
+    request_id: request.requestId,
+    aws_request_id: request.awsRequestId,
+    tenant_id: actor.type === "tenant" ? actor.tenantId : undefined,
+    api_key_id: actor.type === "tenant" ? actor.apiKeyId : undefined,
+    error: error instanceof Error ? error : new Error(String(error)),
+  });
 }
