@@ -9,6 +9,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
+import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
 import { entryBytes, inlineEntry, PAGE_PREFIX, readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
 import {
@@ -251,9 +252,13 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   const now = nowIso();
-  // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
+  // Task runs first: once the run exists (and is visible to agents) its task runs exist too. A
+  // twin that read "no run" before the first one's put may get here after the run's task runs
+  // have moved on: with an idempotency key each task run is a conditional put, never an overwrite.
   const tasks = await Flow.tasksOf(flow.id);
-  await TaskRun.precreate(id, tasks, now);
+  await TaskRun.precreate(id, tasks, now, {
+    ifAbsent: input.idempotency_key !== null && input.idempotency_key !== undefined,
+  });
   // Only reachable with an idempotency key (random ids do not collide): the twin won.
   const created = await putRun(runItem(t, flow, id, spec, now, { taskRunsDeferred: false }));
   return { id, created };
@@ -332,17 +337,47 @@ export async function fromIds(ids: string[]): Promise<FlowRun[]> {
 export type StateUpdate = { flow_run_id: string; version?: number | null; state: unknown };
 export type StateResult = { id: string; status: "SUCCESS"; message: string | null };
 
-/** `set_flow_run_states`: each update is one conditional write (version lock). */
+/**
+ * `set_flow_run_states`: one entry is one conditional write (version lock); several are validated
+ * together and written in one transaction, all or none (core/src/state/batch.ts).
+ */
 export async function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
   if (updates.length === 0) throw new ValidationError("states must not be empty");
-  if (updates.length > 100) throw new ValidationError("at most 100 states per call");
-  const parsed = updates.map((u) => ({ ...u, parsed: parseState(u.state) }));
-  const results: StateResult[] = [];
-  for (const update of parsed) {
-    await setState(update.flow_run_id, update.version ?? null, update.parsed);
-    results.push({ id: update.flow_run_id, status: "SUCCESS", message: null });
+  if (updates.length > MAX_BATCH_ENTRIES)
+    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
+  const parsed = updates.map((u) => ({
+    id: u.flow_run_id,
+    version: u.version ?? null,
+    state: parseState(u.state),
+  }));
+  const [single] = parsed;
+  if (parsed.length === 1 && single) await setState(single.id, single.version, single.state);
+  else await setTogether(parsed);
+  return parsed.map((u) => ({ id: u.id, status: "SUCCESS", message: null }));
+}
+
+async function setTogether(updates: Array<{ id: string; version: number | null; state: ParsedState }>) {
+  for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Flow run ${u.id} not found`);
+  const t = useTenantId();
+  const { before, now } = await applyAll(
+    updates.map((u) => ({
+      entity: "flow run",
+      id: u.id,
+      key: FlowRunKeys.run(t, u.id),
+      version: u.version,
+      state: u.state,
+    })),
+    {
+      complete: ({ id, state }, _item, now) => ({
+        ready: isScheduled(state.type) ? FlowRunKeys.ready(t, state.startTime ?? now, id) : "remove",
+        watch: watchFor(t, id, state.type, state.startTime, now),
+      }),
+    },
+  );
+  for (const [i, item] of before.entries()) {
+    const update = updates[i];
+    if (update) await afterTransition(toRun(item), update.state, now);
   }
-  return results;
 }
 
 /** What the scheduler's health checks add to a transition (core/src/schedule/health.ts). */
@@ -370,12 +405,17 @@ export async function setState(
       now,
     }),
   );
-  if (state.type === "Cancelled") await TaskRun.cancelUnfinished(id);
-  if (written.task_runs_deferred === true && needsTaskRuns(state.type)) {
-    await createDeferredTaskRuns(written, now);
-    delete written.task_runs_deferred;
-  }
+  await afterTransition(written, state, now);
   return written;
+}
+
+/** What follows a run's transition: a cancel reaches its task runs; a run heading for running gets them. */
+async function afterTransition(run: FlowRun, state: ParsedState, now: string): Promise<void> {
+  if (state.type === "Cancelled") await TaskRun.cancelUnfinished(run.id);
+  if (run.task_runs_deferred === true && needsTaskRuns(state.type)) {
+    await createDeferredTaskRuns(run, now);
+    delete run.task_runs_deferred;
+  }
 }
 
 /** A run on its way to running (Submitted, Pending, Running...) needs its task runs; a finished one never will. */
