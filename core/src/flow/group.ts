@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -123,6 +123,30 @@ export async function latestVersion(id: string): Promise<number> {
     }),
   );
   return Number(result.Item?.latest_version ?? 0);
+}
+
+/**
+ * Deletes a group a failed registration made and nobody else used: no version ever recorded, and
+ * the version counter still at the one version that registration took. True when deleted.
+ */
+export async function abandon(id: string, version: number | undefined): Promise<boolean> {
+  try {
+    await useDynamo().send(
+      new DeleteCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.group(useTenantId(), id),
+        ConditionExpression:
+          version === undefined
+            ? "attribute_not_exists(latest_version) AND attribute_not_exists(version_counter)"
+            : "attribute_not_exists(latest_version) AND version_counter = :v",
+        ...(version === undefined ? {} : { ExpressionAttributeValues: { ":v": version } }),
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 /** Forgets a deleted flow as the group's latest version. */

@@ -1,0 +1,154 @@
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import type { MiddlewareStack } from "@smithy/types";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mainTable, useDynamo } from "#core/dynamo/client.js";
+import * as Flow from "#core/flow/index.js";
+import { FlowKeys } from "#core/flow/keys.js";
+import { asTenant } from "#core/index.js";
+import type { LocalRuntime } from "../../local/src/runtime.js";
+import {
+  type Api,
+  compress,
+  createProject,
+  fails,
+  ok,
+  pipelineFlow,
+  prefectClient,
+  Q,
+  registerFlow,
+} from "../helpers/orchestration.js";
+import { startTestRuntime } from "../helpers/runtime.js";
+
+/**
+ * A registration is refused before its first write, and one whose write fails half-way takes back
+ * what it wrote: no flow group, no name lock, no task or edge stays behind, and the same name
+ * registers afterwards as if nothing had happened.
+ */
+let runtime: LocalRuntime;
+let api: Api;
+let tenantId: string;
+let projectId: string;
+
+beforeAll(async () => {
+  runtime = await startTestRuntime("atomic-register");
+  tenantId = runtime.bootstrap.workspace.id;
+  api = prefectClient(runtime, runtime.bootstrap.secret ?? "", tenantId);
+  projectId = await createProject(api, "atomic-register");
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+async function groupsNamed(name: string): Promise<unknown[]> {
+  const data = await ok<{ flow_group: unknown[] }>(
+    api,
+    `query { flow_group(where: { name: { _eq: "${name}" } }) { id name } }`,
+  );
+  return data.flow_group;
+}
+
+async function nameLock(name: string): Promise<unknown> {
+  const result = await useDynamo().send(
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowKeys.nameLock(tenantId, projectId, name),
+      ConsistentRead: true,
+    }),
+  );
+  return result.Item;
+}
+
+async function flowVersion(flowId: string): Promise<number> {
+  const data = await ok<{ flow_by_pk: { version: number } }>(
+    api,
+    `query { flow_by_pk(id: "${flowId}") { version } }`,
+  );
+  return data.flow_by_pk.version;
+}
+
+function register(flow: unknown) {
+  return api(Q.registerFlow, {
+    input: { project_id: projectId, serialized_flow: compress(flow), set_schedule_active: true },
+  });
+}
+
+/** Makes the next PutItem of a flow item fail as an outage would; reports the id it carried. */
+function failNextFlowPut() {
+  const stack = useDynamo().middlewareStack as unknown as MiddlewareStack<object, object>;
+  const name = "fail-flow-put";
+  let flowId: string | undefined;
+  stack.add(
+    (next, context) => async (args) => {
+      const command = (context as { commandName?: string }).commandName ?? "";
+      const item = (args.input as { Item?: Record<string, unknown> }).Item;
+      const entity = item?.entity as unknown;
+      const isFlow = entity === "flow" || (entity as { S?: string } | undefined)?.S === "flow";
+      if (flowId === undefined && command.startsWith("Put") && isFlow) {
+        const id = item?.id as unknown;
+        flowId = typeof id === "string" ? id : String((id as { S?: string }).S);
+        stack.remove(name);
+        throw new Error("injected: storage unavailable");
+      }
+      return next(args);
+    },
+    { step: "initialize", name },
+  );
+  return { flowId: () => flowId };
+}
+
+describe("registering a flow", () => {
+  it("with an invalid schedule answers BAD_USER_INPUT and leaves no flow group and no name lock", async () => {
+    const name = "bad-schedule";
+    const flow = { ...pipelineFlow(name), schedule: { type: "Schedule", clocks: [{ type: "NoSuchClock" }] } };
+    const failure = await fails(api, Q.registerFlow, {
+      input: { project_id: projectId, serialized_flow: compress(flow), set_schedule_active: true },
+    });
+    expect(failure.code).toBe("BAD_USER_INPUT");
+    expect(await groupsNamed(name)).toEqual([]);
+    expect(await nameLock(name)).toBeUndefined();
+
+    const id = await registerFlow(api, projectId, pipelineFlow(name));
+    expect(await flowVersion(id)).toBe(1);
+    expect(await groupsNamed(name)).toHaveLength(1);
+  });
+
+  it("whose flow write fails half-way leaves no group, lock, task or edge, and registers afterwards", async () => {
+    const name = "outage-mid-registration";
+    const injected = failNextFlowPut();
+    const answer = await register(pipelineFlow(name));
+    expect(answer.errors).toBeDefined();
+    const failedId = injected.flowId() ?? "";
+    expect(failedId).not.toBe("");
+    expect(await groupsNamed(name)).toEqual([]);
+    expect(await nameLock(name)).toBeUndefined();
+    await asTenant(tenantId, async () => {
+      expect(await Flow.tasksOf(failedId)).toEqual([]);
+      expect(await Flow.edgesOf(failedId)).toEqual([]);
+      expect(await Flow.fromId(failedId)).toBeUndefined();
+    });
+
+    const id = await registerFlow(api, projectId, pipelineFlow(name));
+    expect(await flowVersion(id)).toBe(1);
+  });
+
+  it("of a new version whose write fails keeps the group, its lock and its latest version as they were", async () => {
+    const name = "outage-new-version";
+    const first = await registerFlow(api, projectId, pipelineFlow(name));
+    const lock = await nameLock(name);
+    const injected = failNextFlowPut();
+    expect((await register(pipelineFlow(name))).errors).toBeDefined();
+    await asTenant(tenantId, async () => {
+      expect(await Flow.tasksOf(injected.flowId() ?? "")).toEqual([]);
+    });
+    expect(await nameLock(name)).toEqual(lock);
+    const group = await ok<{ flow_group: Array<{ flows: Array<{ id: string; archived: boolean }> }> }>(
+      api,
+      `query { flow_group(where: { name: { _eq: "${name}" } }) { flows { id archived } } }`,
+    );
+    expect(group.flow_group[0]?.flows).toEqual([{ id: first, archived: false }]);
+
+    const second = await registerFlow(api, projectId, pipelineFlow(name));
+    expect(await flowVersion(second)).toBe(3);
+  });
+});
