@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { MiddlewareStack } from "@smithy/types";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -111,6 +112,26 @@ describe("registering a flow", () => {
     const id = await registerFlow(api, projectId, pipelineFlow(name));
     expect(await flowVersion(id)).toBe(1);
     expect(await groupsNamed(name)).toHaveLength(1);
+  });
+
+  it.each([
+    ["a name too long for a key (BAD_USER_INPUT)", "n".repeat(1100), () => ({}), "BAD_USER_INPUT"],
+    [
+      "a flow item over DynamoDB's 400 KB (PAYLOAD_TOO_LARGE)",
+      "too-large-flow",
+      () => ({ default: randomBytes(220 * 1024).toString("base64") }),
+      "PAYLOAD_TOO_LARGE",
+    ],
+  ])("with %s is refused before any write", async (_, name, parameter, code) => {
+    const flow = pipelineFlow(name);
+    const tooBig = { ...flow, parameters: [{ ...flow.parameters[0], ...parameter() }] };
+    const failure = await fails(api, Q.registerFlow, {
+      input: { project_id: projectId, serialized_flow: compress(tooBig), set_schedule_active: true },
+    });
+    expect(failure.code).toBe(code);
+    expect(await groupsNamed(name)).toEqual([]);
+    // A name over 1,024 bytes cannot even be a lock's key (DynamoDB refuses the read).
+    if (name.length < 1024) expect(await nameLock(name)).toBeUndefined();
   });
 
   it("whose flow write fails half-way leaves no group, lock, task or edge, and registers afterwards", async () => {
