@@ -26,12 +26,16 @@ let runtime: LocalRuntime;
 let api: Api;
 let tenantId: string;
 let flowId: string;
+let bigFlowId: string;
 
 beforeAll(async () => {
   runtime = await startTestRuntime("atomic-idem");
   tenantId = runtime.bootstrap.workspace.id;
   api = prefectClient(runtime, runtime.bootstrap.secret ?? "", tenantId);
-  flowId = await registerFlow(api, await createProject(api, "idem"), pipelineFlow("idem-twin"));
+  const project = await createProject(api, "idem");
+  flowId = await registerFlow(api, project, pipelineFlow("idem-twin"));
+  // More task runs than one transaction holds: written in several, each checking the run is absent.
+  bigFlowId = await registerFlow(api, project, pipelineFlow("idem-twin-big", { extraTasks: 145 }));
 });
 
 afterAll(async () => {
@@ -74,10 +78,13 @@ function holdNextRead(id: string) {
 }
 
 describe("the late twin of an idempotent create_flow_run", () => {
-  it("answers the run's id and leaves task runs that moved on as they are", async () => {
+  it.each([
+    ["5 tasks", () => flowId, 5],
+    ["150 tasks", () => bigFlowId, 150],
+  ])("answers the run's id and leaves task runs that moved on as they are (%s)", async (_, flow, tasks) => {
     const key = "late-twin";
-    const runId = FlowRun.idempotentRunId(tenantId, flowId, key);
-    const input = { flow_id: flowId, parameters: { n: 1 }, idempotency_key: key };
+    const runId = FlowRun.idempotentRunId(tenantId, flow(), key);
+    const input = { flow_id: flow(), parameters: { n: 1 }, idempotency_key: key };
     const hold = holdNextRead(runId);
     const twin = api<{ create_flow_run: { id: string } }>(Q.createRun, { input });
     await hold.held;
@@ -87,6 +94,7 @@ describe("the late twin of an idempotent create_flow_run", () => {
       flow_run_by_pk: { task_runs: Array<{ id: string; task: { slug: string } }> };
     }>(api, Q.runnerRead(runId));
     const taskRuns = read.flow_run_by_pk.task_runs.map((tr) => tr.id);
+    expect(taskRuns).toHaveLength(tasks);
     const [done, running] = taskRuns as [string, string];
     for (const [version, type] of [
       [1, "Submitted"],

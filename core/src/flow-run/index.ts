@@ -1,5 +1,12 @@
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -247,21 +254,77 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   const spec = runSpec(flow, group, input);
 
   // With an idempotency key the run's id is derived from (flow, key): a repeat, a retry after a
-  // crash half-way, or a concurrent twin all name the same run, which one conditional put creates.
+  // crash half-way, or a concurrent twin all name the same run, which one transaction creates.
   const id = input.idempotency_key ? idempotentRunId(t, flow.id, input.idempotency_key) : newId();
   if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   const now = nowIso();
-  // Task runs first: once the run exists (and is visible to agents) its task runs exist too. A
-  // twin that read "no run" before the first one's put may get here after the run's task runs
-  // have moved on: with an idempotency key each task run is a conditional put, never an overwrite.
   const tasks = await Flow.tasksOf(flow.id);
-  await TaskRun.precreate(id, tasks, now, {
-    ifAbsent: input.idempotency_key !== null && input.idempotency_key !== undefined,
-  });
-  // Only reachable with an idempotency key (random ids do not collide): the twin won.
-  const created = await putRun(runItem(t, flow, id, spec, now, { taskRunsDeferred: false }));
-  return { id, created };
+  const run = runItem(t, flow, id, spec, now, { taskRunsDeferred: false });
+  if (input.idempotency_key) return { id, created: await putRunWithTaskRuns(run, id, tasks, now) };
+  // A random id names no run yet. Task runs first: once the run is visible (to agents too), its task runs exist.
+  await TaskRun.precreate(id, tasks, now);
+  return { id, created: await putRun(run) };
+}
+
+/** Items of one TransactWriteItems (DynamoDB's limit), one of them the condition on the run. */
+const TRANSACTION_ITEMS = 100;
+
+/**
+ * An idempotent run with its task runs, written only while the run does not exist: one transaction
+ * of the task runs and the run's conditional put (a flow of more than 99 tasks: its first task runs
+ * in transactions with a check that the run does not exist, then the rest with the run). A late
+ * twin, one that read "no run" before the first call's put, is refused by that condition and
+ * writes nothing, so task runs that have moved on are never reset. False when the run existed.
+ */
+async function putRunWithTaskRuns(
+  run: Record<string, unknown>,
+  id: string,
+  tasks: Flow.Task[],
+  now: string,
+): Promise<boolean> {
+  const table = mainTable();
+  const key = FlowRunKeys.run(String(run.tenant_id), id);
+  const taskRuns = TaskRun.pendingItems(id, tasks, now);
+  const chunks: Record<string, unknown>[][] = [];
+  for (let i = 0; i < taskRuns.length; i += TRANSACTION_ITEMS - 1)
+    chunks.push(taskRuns.slice(i, i + TRANSACTION_ITEMS - 1));
+  const last = chunks.pop() ?? [];
+  const absent = "attribute_not_exists(pk)";
+  const puts = (items: Record<string, unknown>[]) =>
+    items.map((Item) => ({ Put: { TableName: table, Item } }));
+  for (const chunk of chunks) {
+    const written = await transact([
+      { ConditionCheck: { TableName: table, Key: key, ConditionExpression: absent } },
+      ...puts(chunk),
+    ]);
+    if (!written) return false;
+  }
+  const created = await transact([
+    ...puts(last),
+    { Put: { TableName: table, Item: run, ConditionExpression: absent } },
+  ]);
+  if (created) TaskRun.remember(taskRuns);
+  return created;
+}
+
+/** Transactions tried when a concurrent one holds the same items (the twin's). */
+const TRANSACTION_ATTEMPTS = 4;
+
+/** One TransactWriteItems; false when a condition failed (the run exists). */
+async function transact(items: NonNullable<TransactWriteCommandInput["TransactItems"]>): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await useDynamo().send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const codes = (error.CancellationReasons ?? []).map((r) => r.Code);
+      if (codes.includes("ConditionalCheckFailed")) return false;
+      if (!codes.includes("TransactionConflict") || attempt >= TRANSACTION_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
 }
 
 /** The flow (and its group) a schedule's runs are created for, read once for all of them. */

@@ -84,14 +84,13 @@ function newTaskRunItem(
   };
 }
 
-/** Conditional puts in flight at once when task runs may exist already (`ifAbsent`). */
+/** Conditional puts in flight at once when task runs are created late (`ifAbsent`). */
 const IF_ABSENT_CONCURRENCY = 16;
 
 /**
  * One Pending task run (map_index -1) per task: written before the flow run becomes visible
- * (BatchWriteItem), or, with `ifAbsent`, for a run that may exist already (a scheduled run about
- * to start, the twin of an idempotent create_flow_run), one conditional put each, so a task run
- * created meanwhile, and perhaps moved on since, is never overwritten.
+ * (BatchWriteItem), or, with `ifAbsent`, for a run that exists already (a scheduled run about to
+ * start), one conditional put each, so a task run created meanwhile is never overwritten.
  */
 export async function precreate(
   flowRunId: string,
@@ -99,8 +98,7 @@ export async function precreate(
   now: string,
   options: { ifAbsent?: boolean } = {},
 ): Promise<void> {
-  const t = useTenantId();
-  const items = tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
+  const items = pendingItems(flowRunId, tasks, now);
   if (!options.ifAbsent) await batchPut(items);
   else {
     const limit = pLimit(IF_ABSENT_CONCURRENCY);
@@ -122,6 +120,17 @@ export async function precreate(
       ),
     );
   }
+  remember(items);
+}
+
+/** The items `precreate` writes, for a caller that writes them in its own transaction (then `remember`s them). */
+export function pendingItems(flowRunId: string, tasks: Task[], now: string): Record<string, unknown>[] {
+  const t = useTenantId();
+  return tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
+}
+
+/** Notes the flow run of task runs just written (see `flowRunIdsOf`). */
+export function remember(items: Record<string, unknown>[]): void {
   for (const item of items) rememberOwner(item);
 }
 
