@@ -17,7 +17,7 @@ import {
 import { startTestRuntime } from "../helpers/runtime.js";
 
 /**
- * A batch of `set_flow_run_states` / `set_task_run_states` is all or nothing (docs/state-batches.md):
+ * A batch of `set_flow_run_states` / `set_task_run_states` is all or nothing (docs/all-or-nothing.md):
  * one bad entry (unknown, another tenant's, too large, unstorable, stale) answers an error and
  * leaves every run of the batch exactly as it was: state, version and history.
  */

@@ -9,7 +9,7 @@ import { moveToPage, type Transition, transitionUpdate, VersionLockingError } fr
 
 /**
  * Batched state changes (`set_flow_run_states`, `set_task_run_states` with several entries) are
- * all or nothing (docs/state-batches.md): every entry is validated against the runs as read
+ * all or nothing (docs/all-or-nothing.md): every entry is validated against the runs as read
  * (existence in the tenant, version, the caller's own checks) before anything is written, then all
  * are written in one TransactWriteItems whose conditions hold each run at the version read. A run
  * changed between the read and the write cancels the transaction, and the batch is read and
