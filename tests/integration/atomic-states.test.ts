@@ -180,6 +180,54 @@ describe("set_flow_run_states with several entries", () => {
     expect([await flowRun(a), await flowRun(b)]).toEqual(before);
   });
 
+  it("refuses a batch whose states together exceed what one transaction holds (PAYLOAD_TOO_LARGE)", async () => {
+    const runs = await Promise.all(Array.from({ length: 30 }, () => newRun()));
+    const before = await Promise.all(runs.map((id) => flowRun(id)));
+    const big = { ...state("Submitted"), message: "m".repeat(60_000) };
+    const failure = await fails(api, Q.flowRunStates, {
+      input: { states: runs.map((id) => ({ flow_run_id: id, version: 1, state: big })) },
+    });
+    expect(failure.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(await Promise.all(runs.map((id) => flowRun(id)))).toEqual(before);
+  });
+
+  it("applies concurrent batches over the same runs each whole, one after the other", async () => {
+    const [a, b] = [await newRun(), await newRun()];
+    const batch = (type: string) =>
+      ok(api, Q.flowRunStates, {
+        input: { states: [a, b].map((id) => ({ flow_run_id: id, state: state(type) })) },
+      });
+    await Promise.all([batch("Submitted"), batch("Pending"), batch("Submitted")]);
+    for (const id of [a, b]) {
+      const run = await flowRun(id);
+      expect(run.version).toBe(4);
+      expect((run.states as Array<{ version: number }>).map((s) => s.version)).toEqual([1, 2, 3, 4]);
+    }
+  });
+
+  it("moves a full inline history to its page and keeps every entry", async () => {
+    const [a, b] = [await newRun(), await newRun()];
+    const long = (type: string, i: number) => ({ ...state(type), message: `${i} ${"h".repeat(1500)}` });
+    for (let i = 0; i < 4; i++)
+      await ok(api, Q.flowRunStates, {
+        input: {
+          states: [{ flow_run_id: a, version: i + 1, state: long(i % 2 ? "Pending" : "Submitted", i) }],
+        },
+      });
+    await ok(api, Q.flowRunStates, {
+      input: {
+        states: [
+          { flow_run_id: a, version: 5, state: long("Submitted", 4) },
+          { flow_run_id: b, version: 1, state: long("Submitted", 0) },
+        ],
+      },
+    });
+    const run = await flowRun(a);
+    expect(run.version).toBe(6);
+    expect((run.states as Array<{ version: number }>).map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((run.states as Array<{ message: string }>)[5]?.message.startsWith("4 ")).toBe(true);
+  });
+
   it("refuses a batch naming one run twice (BAD_USER_INPUT) and changes nothing", async () => {
     const a = await newRun();
     const before = await flowRun(a);
