@@ -74,27 +74,63 @@ function register(flow: unknown) {
   });
 }
 
-/** Makes the next PutItem of a flow item fail as an outage would; reports the id it carried. */
-function failNextFlowPut() {
+type Predicate = (command: string, input: Record<string, unknown>) => boolean;
+
+/** A PutItem of a flow item (document or marshalled form). */
+const isFlowPut: Predicate = (command, input) => {
+  const entity = (input.Item as Record<string, unknown> | undefined)?.entity as unknown;
+  return (
+    command.startsWith("Put") && (entity === "flow" || (entity as { S?: string } | undefined)?.S === "flow")
+  );
+};
+
+function flowIdOf(input: Record<string, unknown>): string {
+  const id = (input.Item as Record<string, unknown>).id as unknown;
+  return typeof id === "string" ? id : String((id as { S?: string }).S);
+}
+
+/**
+ * Holds the next request `matches` on the runtime's own DynamoDB client before it is sent, until
+ * `release()`; then sends it ("pass") or fails it as an outage would ("fail").
+ */
+function gateNext(matches: Predicate, then: "pass" | "fail") {
   const stack = useDynamo().middlewareStack as unknown as MiddlewareStack<object, object>;
-  const name = "fail-flow-put";
-  let flowId: string | undefined;
+  const name = `gate-${Math.random()}`;
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let onHeld = () => {};
+  const held = new Promise<void>((resolve) => {
+    onHeld = resolve;
+  });
+  let armed = true;
   stack.add(
     (next, context) => async (args) => {
       const command = (context as { commandName?: string }).commandName ?? "";
-      const item = (args.input as { Item?: Record<string, unknown> }).Item;
-      const entity = item?.entity as unknown;
-      const isFlow = entity === "flow" || (entity as { S?: string } | undefined)?.S === "flow";
-      if (flowId === undefined && command.startsWith("Put") && isFlow) {
-        const id = item?.id as unknown;
-        flowId = typeof id === "string" ? id : String((id as { S?: string }).S);
+      if (armed && matches(command, args.input as Record<string, unknown>)) {
+        armed = false;
         stack.remove(name);
-        throw new Error("injected: storage unavailable");
+        onHeld();
+        await gate;
+        if (then === "fail") throw new Error("injected: storage unavailable");
       }
       return next(args);
     },
     { step: "initialize", name },
   );
+  return { held, release };
+}
+
+/** Makes the next PutItem of a flow item fail as an outage would; reports the id it carried. */
+function failNextFlowPut() {
+  let flowId: string | undefined;
+  const gate = gateNext((command, input) => {
+    const hit = isFlowPut(command, input);
+    if (hit) flowId = flowIdOf(input);
+    return hit;
+  }, "fail");
+  gate.release();
   return { flowId: () => flowId };
 }
 
@@ -134,7 +170,7 @@ describe("registering a flow", () => {
     if (name.length < 1024) expect(await nameLock(name)).toBeUndefined();
   });
 
-  it("whose flow write fails half-way leaves no group, lock, task or edge, and registers afterwards", async () => {
+  it("whose flow write fails half-way leaves no flow, group, task or edge, and registers afterwards", async () => {
     const name = "outage-mid-registration";
     const injected = failNextFlowPut();
     const answer = await register(pipelineFlow(name));
@@ -142,15 +178,51 @@ describe("registering a flow", () => {
     const failedId = injected.flowId() ?? "";
     expect(failedId).not.toBe("");
     expect(await groupsNamed(name)).toEqual([]);
-    expect(await nameLock(name)).toBeUndefined();
     await asTenant(tenantId, async () => {
       expect(await Flow.tasksOf(failedId)).toEqual([]);
       expect(await Flow.edgesOf(failedId)).toEqual([]);
       expect(await Flow.fromId(failedId)).toBeUndefined();
     });
 
+    // The name lock, never visible, stays: the next registration of the name uses its version group.
+    const lock = (await nameLock(name)) as { version_group_id: string };
     const id = await registerFlow(api, projectId, pipelineFlow(name));
     expect(await flowVersion(id)).toBe(1);
+    const flow = await ok<{ flow_by_pk: { version_group_id: string } }>(
+      api,
+      `query { flow_by_pk(id: "${id}") { version_group_id } }`,
+    );
+    expect(flow.flow_by_pk.version_group_id).toBe(lock.version_group_id);
+    expect(await groupsNamed(name)).toHaveLength(1);
+  });
+
+  it("that fails while another registration of the name is under way does not break the other's group", async () => {
+    const name = "outage-concurrent";
+    // A: claims the name, takes version 1, and is held at its flow write, which then fails.
+    const releaseA = gateNext(isFlowPut, "fail");
+    const a = register(pipelineFlow(name));
+    await releaseA.held;
+    // B: finds A's group and is held before taking its version number.
+    const releaseB = gateNext(
+      (command, input) => command.startsWith("Update") && JSON.stringify(input).includes("version_counter"),
+      "pass",
+    );
+    const b = register(pipelineFlow(name));
+    await releaseB.held;
+    releaseA.release();
+    expect((await a).errors).toBeDefined();
+    // A abandoned the group it made (nobody had taken a version since); B ensures it again.
+    releaseB.release();
+    const answer = await b;
+    expect(answer.errors).toBeUndefined();
+    const id = (answer.data as { create_flow_from_compressed_string: { id: string } })
+      .create_flow_from_compressed_string.id;
+    expect(await flowVersion(id)).toBe(1);
+    const group = await ok<{ flow_group: Array<{ name: string; flows: Array<{ id: string }> }> }>(
+      api,
+      `query { flow_group(where: { name: { _eq: "${name}" } }) { name flows { id } } }`,
+    );
+    expect(group.flow_group).toEqual([{ name, flows: [{ id }] }]);
   });
 
   it("of a new version whose write fails keeps the group, its lock and its latest version as they were", async () => {

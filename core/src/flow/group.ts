@@ -72,18 +72,27 @@ export async function ensure(input: {
   return toGroup(result.Attributes ?? {});
 }
 
-/** The next version number of a group: an atomic counter, so concurrent registrations never collide. */
-export async function allocateVersion(id: string): Promise<number> {
-  const result = await useDynamo().send(
-    new UpdateCommand({
-      TableName: mainTable(),
-      Key: FlowKeys.group(useTenantId(), id),
-      UpdateExpression: "ADD version_counter :one",
-      ExpressionAttributeValues: { ":one": 1 },
-      ReturnValues: "UPDATED_NEW",
-    }),
-  );
-  return Number(result.Attributes?.version_counter);
+/**
+ * The next version number of a group: an atomic counter, so concurrent registrations never collide.
+ * Undefined when the group is gone (a failed registration abandoned it meanwhile): `ensure` it again.
+ */
+export async function allocateVersion(id: string): Promise<number | undefined> {
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.group(useTenantId(), id),
+        UpdateExpression: "ADD version_counter :one",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":one": 1 },
+        ReturnValues: "UPDATED_NEW",
+      }),
+    );
+    return Number(result.Attributes?.version_counter);
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
 }
 
 export async function recordLatest(

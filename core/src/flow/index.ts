@@ -6,7 +6,7 @@ import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
-import { DroverError, NotFoundError, ValidationError } from "../errors.js";
+import { DroverError, NotFoundError, RetryableError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import * as Project from "../project/index.js";
 import * as Schedule from "../schedule/index.js";
@@ -119,7 +119,8 @@ export async function registerJson(
 /**
  * Everything a registration can be refused for is checked before its first write (schedule,
  * project, key and item sizes); a write that still fails takes back what the registration wrote
- * (`undo`), so a refused or failed registration leaves no flow group, name lock, task or edge.
+ * (`undo`): a refused registration writes nothing, a failed one leaves no flow, flow group, task
+ * or edge (only its invisible name lock, see `undo`).
  */
 async function register(input: RegisterData) {
   const t = useTenantId();
@@ -153,24 +154,32 @@ async function register(input: RegisterData) {
 
   const written: Written = { flowId: id, taskItems, edgeItems };
   try {
-    const versionGroupId = knownVersionGroup ?? (await claimVersionGroup(t, project.id, name, written));
-    const group = await FlowGroup.ensure({ versionGroupId, name, projectId: project.id });
-    written.groupId = group.id;
-    if (
-      input.idempotency_key &&
-      group.latest_idempotency_key === input.idempotency_key &&
-      group.latest_flow_id
-    ) {
-      return { id: group.latest_flow_id, created: false };
+    const versionGroupId = knownVersionGroup ?? (await claimVersionGroup(t, project.id, name));
+    // A group abandoned by a failed registration after this one ensured it is ensured again (same id).
+    let group: FlowGroup.FlowGroup | undefined;
+    let version: number | undefined;
+    for (let attempt = 1; version === undefined; attempt++) {
+      if (attempt > ENSURE_ATTEMPTS)
+        throw new RetryableError(`Flow group of "${name}" kept vanishing; retry`);
+      group = await FlowGroup.ensure({ versionGroupId, name, projectId: project.id });
+      written.groupId = group.id;
+      if (
+        input.idempotency_key &&
+        group.latest_idempotency_key === input.idempotency_key &&
+        group.latest_flow_id
+      ) {
+        return { id: group.latest_flow_id, created: false };
+      }
+      version = await FlowGroup.allocateVersion(group.id);
     }
-    const version = await FlowGroup.allocateVersion(group.id);
     written.version = version;
-    const item = flowItem(t, input, { id, now, groupId: group.id, versionGroupId, version }, group.settings);
+    const groupId = written.groupId ?? "";
+    const item = flowItem(t, input, { id, now, groupId, versionGroupId, version }, group?.settings);
     await batchPut(taskItems);
     await batchPut(edgeItems);
     await useDynamo().send(new PutCommand({ TableName: mainTable(), Item: item }));
     // From here the version is the group's latest: what follows only tidies around it.
-    await FlowGroup.recordLatest(group.id, {
+    await FlowGroup.recordLatest(groupId, {
       flowId: id,
       version,
       idempotencyKey: input.idempotency_key ?? null,
@@ -230,42 +239,32 @@ function flowItem(
   };
 }
 
+/** Times a registration ensures its group when failed registrations keep abandoning it. */
+const ENSURE_ATTEMPTS = 3;
+
 /** What a registration has written so far, for `undo`. */
 type Written = {
   flowId: string;
   taskItems: Array<{ pk: string; sk: string }>;
   edgeItems: Array<{ pk: string; sk: string }>;
-  /** The name lock this registration created (and its version group id). */
-  lock?: { key: { pk: string; sk: string }; versionGroupId: string };
   groupId?: string;
   version?: number;
 };
 
 /**
- * Takes back a failed registration: its flow, tasks and edges (new ids: nobody else's), then the
- * group and the name lock if this registration created them and no other registration has used
- * them since (`FlowGroup.abandon`: a group no version was ever recorded in, whose version counter
- * only this registration advanced).
+ * Takes back a failed registration: its flow, tasks and edges (new ids: nobody else's), and its
+ * flow group if no version was ever recorded in it and no other registration has taken a version
+ * number since (`FlowGroup.abandon`). A concurrent registration of the same name that ensured the
+ * group just before finds it gone when it takes its version, and ensures it again (same id).
+ * The name lock stays: it is never visible, and the next registration of the name uses its version
+ * group. Deleting it could let a concurrent registration that read it put its version in a group
+ * no lock names, splitting the flow's versions over two groups.
  */
 async function undo(t: string, written: Written): Promise<void> {
   const keys = [FlowKeys.flow(t, written.flowId), ...written.taskItems, ...written.edgeItems];
   for (const { pk, sk } of keys)
     await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk, sk } }));
-  const groupGone =
-    written.groupId === undefined || (await FlowGroup.abandon(written.groupId, written.version));
-  if (!groupGone || !written.lock) return;
-  await useDynamo()
-    .send(
-      new DeleteCommand({
-        TableName: mainTable(),
-        Key: written.lock.key,
-        ConditionExpression: "version_group_id = :vg",
-        ExpressionAttributeValues: { ":vg": written.lock.versionGroupId },
-      }),
-    )
-    .catch((error) => {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    });
+  if (written.groupId !== undefined) await FlowGroup.abandon(written.groupId, written.version);
 }
 
 /** DynamoDB's item limit is 400 KB (names and values); this leaves room for attribute names. */
@@ -313,12 +312,7 @@ async function existingVersionGroup(t: string, projectId: string, name: string):
 }
 
 /** Claims a new version group for (project, name) atomically; a concurrent claim's winner is used. */
-async function claimVersionGroup(
-  t: string,
-  projectId: string,
-  name: string,
-  written: Written,
-): Promise<string> {
+async function claimVersionGroup(t: string, projectId: string, name: string): Promise<string> {
   const lockKey = FlowKeys.nameLock(t, projectId, name);
   const candidate = newId();
   try {
@@ -329,7 +323,6 @@ async function claimVersionGroup(
         ConditionExpression: "attribute_not_exists(pk)",
       }),
     );
-    written.lock = { key: lockKey, versionGroupId: candidate };
     return candidate;
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
