@@ -173,6 +173,25 @@ describe("the agents' queue without starvation", () => {
     expect(await poll(space, [])).toEqual([]);
   });
 
+  it("puts runs back in their label sets' queues when a batch of states (one transaction) makes them Scheduled", async () => {
+    const space = await workspace("Queue batch re-entry");
+    const cpu = await flow(space, "cpu-batch", ["cpu"]);
+    const gpu = await flow(space, "gpu-batch", ["gpu"]);
+    const cpuRun = await run(space, cpu.flowId, 2 * MIN);
+    const gpuRun = await run(space, gpu.flowId, MIN);
+    const batch = (type: string) =>
+      ok(space.api, Q.flowRunStates, {
+        input: {
+          states: [cpuRun, gpuRun].map((id) => ({ flow_run_id: id, version: null, state: state(type) })),
+        },
+      });
+    await batch("Submitted");
+    expect(await poll(space, ["cpu", "gpu"])).toEqual([]);
+    await batch("Scheduled");
+    expect(await poll(space, ["cpu"])).toEqual([cpuRun]);
+    expect(await poll(space, ["gpu"])).toEqual([gpuRun]);
+  });
+
   it("feeds the overlap policy the runs of all label sets in one start-time order", async () => {
     const space = await workspace("Queue overlap merge");
     const { flowId, groupId } = await flow(space, "exclusive", ["cpu"]);

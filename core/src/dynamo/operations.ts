@@ -65,8 +65,14 @@ export async function* queryItems(
   } while (cursor);
 }
 
-/** GetItem for many keys of the main table (BatchGetItem in chunks of 100, retrying unprocessed keys). */
-export async function batchGet(keys: Array<{ pk: string; sk: string }>): Promise<Record<string, unknown>[]> {
+/**
+ * GetItem for many keys of the main table (BatchGetItem in chunks of 100, retrying unprocessed
+ * keys); `consistent` makes every read strongly consistent.
+ */
+export async function batchGet(
+  keys: Array<{ pk: string; sk: string }>,
+  options: { consistent?: boolean } = {},
+): Promise<Record<string, unknown>[]> {
   const table = mainTable();
   const found: Record<string, unknown>[] = [];
   const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
@@ -75,7 +81,11 @@ export async function batchGet(keys: Array<{ pk: string; sk: string }>): Promise
     for (let attempt = 0; pending && pending.length > 0; attempt++) {
       if (attempt > 0) await backoff(attempt);
       const result: BatchGetCommandOutput = await useDynamo().send(
-        new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }),
+        new BatchGetCommand({
+          RequestItems: {
+            [table]: { Keys: pending, ...(options.consistent ? { ConsistentRead: true } : {}) },
+          },
+        }),
       );
       found.push(...(result.Responses?.[table] ?? []));
       pending = result.UnprocessedKeys?.[table]?.Keys;

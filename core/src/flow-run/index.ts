@@ -1,5 +1,12 @@
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -9,6 +16,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
+import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
 import { entryBytes, inlineEntry, PAGE_PREFIX, readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
 import {
@@ -247,18 +255,78 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   const spec = runSpec(flow, group, input);
 
   // With an idempotency key the run's id is derived from (flow, key): a repeat, a retry after a
-  // crash half-way, or a concurrent twin all name the same run, which one conditional put creates.
+  // crash half-way, or a concurrent twin all name the same run, which one transaction creates.
   const id = input.idempotency_key ? idempotentRunId(t, flow.id, input.idempotency_key) : newId();
   if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   const now = nowIso();
-  // Task runs first: once the run exists (and is visible to agents) its task runs exist too.
   const tasks = await Flow.tasksOf(flow.id);
-  await TaskRun.precreate(id, tasks, now);
+  const run = runItem(t, flow, id, spec, now, { taskRunsDeferred: false });
   await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
-  // Only reachable with an idempotency key (random ids do not collide): the twin won.
-  const created = await putRun(runItem(t, flow, id, spec, now, { taskRunsDeferred: false }));
-  return { id, created };
+  if (input.idempotency_key) return { id, created: await putRunWithTaskRuns(run, id, tasks, now) };
+  // A random id names no run yet. Task runs first: once the run is visible (to agents too), its task runs exist.
+  await TaskRun.precreate(id, tasks, now);
+  return { id, created: await putRun(run) };
+}
+
+/** Items of one TransactWriteItems (DynamoDB's limit), one of them the condition on the run. */
+const TRANSACTION_ITEMS = 100;
+
+/**
+ * An idempotent run with its task runs, written only while the run does not exist: one transaction
+ * of the task runs and the run's conditional put (a flow of more than 99 tasks: its first task runs
+ * in transactions with a check that the run does not exist, then the rest with the run). A late
+ * twin, one that read "no run" before the first call's put, is refused by that condition and
+ * writes nothing, so task runs that have moved on are never reset. False when the run existed.
+ */
+async function putRunWithTaskRuns(
+  run: Record<string, unknown>,
+  id: string,
+  tasks: Flow.Task[],
+  now: string,
+): Promise<boolean> {
+  const table = mainTable();
+  const key = FlowRunKeys.run(String(run.tenant_id), id);
+  const taskRuns = TaskRun.pendingItems(id, tasks, now);
+  const chunks: Record<string, unknown>[][] = [];
+  for (let i = 0; i < taskRuns.length; i += TRANSACTION_ITEMS - 1)
+    chunks.push(taskRuns.slice(i, i + TRANSACTION_ITEMS - 1));
+  const last = chunks.pop() ?? [];
+  const absent = "attribute_not_exists(pk)";
+  const puts = (items: Record<string, unknown>[]) =>
+    items.map((Item) => ({ Put: { TableName: table, Item } }));
+  for (const chunk of chunks) {
+    const written = await transact([
+      { ConditionCheck: { TableName: table, Key: key, ConditionExpression: absent } },
+      ...puts(chunk),
+    ]);
+    if (!written) return false;
+  }
+  const created = await transact([
+    ...puts(last),
+    { Put: { TableName: table, Item: run, ConditionExpression: absent } },
+  ]);
+  if (created) TaskRun.remember(taskRuns);
+  return created;
+}
+
+/** Transactions tried when a concurrent one holds the same items (the twin's). */
+const TRANSACTION_ATTEMPTS = 4;
+
+/** One TransactWriteItems; false when a condition failed (the run exists). */
+async function transact(items: NonNullable<TransactWriteCommandInput["TransactItems"]>): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await useDynamo().send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const codes = (error.CancellationReasons ?? []).map((r) => r.Code);
+      if (codes.includes("ConditionalCheckFailed")) return false;
+      if (!codes.includes("TransactionConflict") || attempt >= TRANSACTION_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
 }
 
 /** The flow (and its group) a schedule's runs are created for, read once for all of them. */
@@ -335,17 +403,52 @@ export async function fromIds(ids: string[]): Promise<FlowRun[]> {
 export type StateUpdate = { flow_run_id: string; version?: number | null; state: unknown };
 export type StateResult = { id: string; status: "SUCCESS"; message: string | null };
 
-/** `set_flow_run_states`: each update is one conditional write (version lock). */
+/**
+ * `set_flow_run_states`: one entry is one conditional write (version lock); several are validated
+ * together and written in one transaction, all or none (core/src/state/batch.ts).
+ */
 export async function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
   if (updates.length === 0) throw new ValidationError("states must not be empty");
-  if (updates.length > 100) throw new ValidationError("at most 100 states per call");
-  const parsed = updates.map((u) => ({ ...u, parsed: parseState(u.state) }));
-  const results: StateResult[] = [];
-  for (const update of parsed) {
-    await setState(update.flow_run_id, update.version ?? null, update.parsed);
-    results.push({ id: update.flow_run_id, status: "SUCCESS", message: null });
+  if (updates.length > MAX_BATCH_ENTRIES)
+    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
+  const parsed = updates.map((u) => ({
+    id: u.flow_run_id,
+    version: u.version ?? null,
+    state: parseState(u.state),
+  }));
+  const [single] = parsed;
+  if (parsed.length === 1 && single) await setState(single.id, single.version, single.state);
+  else await setTogether(parsed);
+  return parsed.map((u) => ({ id: u.id, status: "SUCCESS", message: null }));
+}
+
+async function setTogether(updates: Array<{ id: string; version: number | null; state: ParsedState }>) {
+  for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Flow run ${u.id} not found`);
+  const t = useTenantId();
+  const at = nowIso();
+  // Runs entering the queue need their label set listed first (rare: a Scheduled-family target).
+  const ready = new Map<string, Awaited<ReturnType<typeof readyEntry>>>();
+  for (const u of updates)
+    if (isScheduled(u.state.type)) ready.set(u.id, await readyEntry(t, u.id, u.state.startTime ?? at));
+  const { before, now } = await applyAll(
+    updates.map((u) => ({
+      entity: "flow run",
+      id: u.id,
+      key: FlowRunKeys.run(t, u.id),
+      version: u.version,
+      state: u.state,
+    })),
+    {
+      complete: ({ id, state }, _item, now) => ({
+        ready: ready.get(id) ?? "remove",
+        watch: watchFor(t, id, state.type, state.startTime, now),
+      }),
+    },
+  );
+  for (const [i, item] of before.entries()) {
+    const update = updates[i];
+    if (update) await afterTransition(toRun(item), update.state, now);
   }
-  return results;
 }
 
 /** What the scheduler's health checks add to a transition (core/src/schedule/health.ts). */
@@ -373,12 +476,17 @@ export async function setState(
       now,
     }),
   );
-  if (state.type === "Cancelled") await TaskRun.cancelUnfinished(id);
-  if (written.task_runs_deferred === true && needsTaskRuns(state.type)) {
-    await createDeferredTaskRuns(written, now);
-    delete written.task_runs_deferred;
-  }
+  await afterTransition(written, state, now);
   return written;
+}
+
+/** What follows a run's transition: a cancel reaches its task runs; a run heading for running gets them. */
+async function afterTransition(run: FlowRun, state: ParsedState, now: string): Promise<void> {
+  if (state.type === "Cancelled") await TaskRun.cancelUnfinished(run.id);
+  if (run.task_runs_deferred === true && needsTaskRuns(state.type)) {
+    await createDeferredTaskRuns(run, now);
+    delete run.task_runs_deferred;
+  }
 }
 
 /** A run on its way to running (Submitted, Pending, Running...) needs its task runs; a finished one never will. */

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -72,18 +72,27 @@ export async function ensure(input: {
   return toGroup(result.Attributes ?? {});
 }
 
-/** The next version number of a group: an atomic counter, so concurrent registrations never collide. */
-export async function allocateVersion(id: string): Promise<number> {
-  const result = await useDynamo().send(
-    new UpdateCommand({
-      TableName: mainTable(),
-      Key: FlowKeys.group(useTenantId(), id),
-      UpdateExpression: "ADD version_counter :one",
-      ExpressionAttributeValues: { ":one": 1 },
-      ReturnValues: "UPDATED_NEW",
-    }),
-  );
-  return Number(result.Attributes?.version_counter);
+/**
+ * The next version number of a group: an atomic counter, so concurrent registrations never collide.
+ * Undefined when the group is gone (a failed registration abandoned it meanwhile): `ensure` it again.
+ */
+export async function allocateVersion(id: string): Promise<number | undefined> {
+  try {
+    const result = await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.group(useTenantId(), id),
+        UpdateExpression: "ADD version_counter :one",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":one": 1 },
+        ReturnValues: "UPDATED_NEW",
+      }),
+    );
+    return Number(result.Attributes?.version_counter);
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
 }
 
 export async function recordLatest(
@@ -123,6 +132,30 @@ export async function latestVersion(id: string): Promise<number> {
     }),
   );
   return Number(result.Item?.latest_version ?? 0);
+}
+
+/**
+ * Deletes a group a failed registration made and nobody else used: no version ever recorded, and
+ * the version counter still at the one version that registration took. True when deleted.
+ */
+export async function abandon(id: string, version: number | undefined): Promise<boolean> {
+  try {
+    await useDynamo().send(
+      new DeleteCommand({
+        TableName: mainTable(),
+        Key: FlowKeys.group(useTenantId(), id),
+        ConditionExpression:
+          version === undefined
+            ? "attribute_not_exists(latest_version) AND attribute_not_exists(version_counter)"
+            : "attribute_not_exists(latest_version) AND version_counter = :v",
+        ...(version === undefined ? {} : { ExpressionAttributeValues: { ":v": version } }),
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 /** Forgets a deleted flow as the group's latest version. */

@@ -6,7 +6,7 @@ import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { DroverError, NotFoundError, RetryableError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import * as Project from "../project/index.js";
 import * as Schedule from "../schedule/index.js";
@@ -116,36 +116,105 @@ export async function registerJson(
   return register({ ...parsed.data, flow, compressed });
 }
 
-async function register(
-  input: z.output<typeof registerInput> & { flow: SerializedFlow; compressed: string },
-) {
+/**
+ * Everything a registration can be refused for is checked before its first write (schedule,
+ * project, key and item sizes); a write that still fails takes back what the registration wrote
+ * (`undo`): a refused registration writes nothing, a failed one leaves no flow, flow group, task
+ * or edge (only its invisible name lock, see `undo`).
+ */
+async function register(input: RegisterData) {
   const t = useTenantId();
+  Schedule.validate(input.flow.schedule);
   const project = await Project.fromId(input.project_id);
   if (!project) throw new NotFoundError(`Project ${input.project_id} not found`);
   const name = input.flow.name;
-
-  const versionGroupId = input.version_group_id ?? (await versionGroupFor(t, project.id, name));
-  const group = await FlowGroup.ensure({ versionGroupId, name, projectId: project.id });
-  if (
-    input.idempotency_key &&
-    group.latest_idempotency_key === input.idempotency_key &&
-    group.latest_flow_id
-  ) {
-    return { id: group.latest_flow_id, created: false };
-  }
-  Schedule.validate(input.flow.schedule);
-  const version = await FlowGroup.allocateVersion(group.id);
   const now = nowIso();
   const id = newId();
+  const mappedSlugs = new Set(input.flow.edges.filter((e) => e.mapped).map((e) => e.downstream_task.slug));
+  const taskItems = input.flow.tasks.map((task) => taskItem(t, id, task, mappedSlugs.has(task.slug), now));
+  const edgeItems = input.flow.edges.map((edge) => edgeItem(t, id, edge));
+  checkStorable(name, taskItems, edgeItems);
+  // The flow item's size hardly depends on its group (ids of fixed length, settings small).
+  const sized = itemBytes(
+    flowItem(t, input, { id, now, groupId: id, versionGroupId: input.version_group_id ?? id, version: 0 }),
+  );
+  if (sized > MAX_ITEM_BYTES)
+    throw new DroverError(
+      "PAYLOAD_TOO_LARGE",
+      `The flow is ${sized} bytes stored (its compressed form, parameters, run config, storage and environment); the limit is ${MAX_ITEM_BYTES}`,
+    );
+
+  // Reads only: the idempotency key of the group's latest version answers before anything is written.
+  const knownVersionGroup = input.version_group_id ?? (await existingVersionGroup(t, project.id, name));
+  if (knownVersionGroup && input.idempotency_key) {
+    const group = await FlowGroup.fromId(FlowGroup.groupId(t, knownVersionGroup));
+    if (group?.latest_idempotency_key === input.idempotency_key && group.latest_flow_id)
+      return { id: group.latest_flow_id, created: false };
+  }
+
+  const written: Written = { flowId: id, taskItems, edgeItems };
+  try {
+    const versionGroupId = knownVersionGroup ?? (await claimVersionGroup(t, project.id, name));
+    // A group abandoned by a failed registration after this one ensured it is ensured again (same id).
+    let group: FlowGroup.FlowGroup | undefined;
+    let version: number | undefined;
+    for (let attempt = 1; version === undefined; attempt++) {
+      if (attempt > ENSURE_ATTEMPTS)
+        throw new RetryableError(`Flow group of "${name}" kept vanishing; retry`);
+      group = await FlowGroup.ensure({ versionGroupId, name, projectId: project.id });
+      written.groupId = group.id;
+      if (
+        input.idempotency_key &&
+        group.latest_idempotency_key === input.idempotency_key &&
+        group.latest_flow_id
+      ) {
+        return { id: group.latest_flow_id, created: false };
+      }
+      version = await FlowGroup.allocateVersion(group.id);
+    }
+    written.version = version;
+    const groupId = written.groupId ?? "";
+    const item = flowItem(t, input, { id, now, groupId, versionGroupId, version }, group?.settings);
+    await batchPut(taskItems);
+    await batchPut(edgeItems);
+    await useDynamo().send(new PutCommand({ TableName: mainTable(), Item: item }));
+    // From here the version is the group's latest: what follows only tidies around it.
+    await FlowGroup.recordLatest(groupId, {
+      flowId: id,
+      version,
+      idempotencyKey: input.idempotency_key ?? null,
+    });
+  } catch (error) {
+    // The registration's own error is the answer; if storage is down, the undo fails too and what it
+    // could not delete stays behind unreferenced (no group records its version, no run can use it).
+    await undo(t, written).catch(() => {});
+    throw error;
+  }
+  const { groupId = "", version = 0 } = written;
+  await archiveSuperseded(groupId, id, version);
+  await Schedule.sync(groupId);
+  return { id, created: true };
+}
+
+type RegisterData = z.output<typeof registerInput> & { flow: SerializedFlow; compressed: string };
+
+/** The flow item of a registration: one version of its group, with its indexes and compressed form. */
+function flowItem(
+  t: string,
+  input: RegisterData,
+  at: { id: string; now: string; groupId: string; versionGroupId: string; version: number },
+  groupSettings: Record<string, unknown> = {},
+) {
+  const { id, now } = at;
   const schedule = input.flow.schedule ?? null;
   const flow: Flow = {
     id,
     tenant_id: t,
-    project_id: project.id,
-    flow_group_id: group.id,
-    version_group_id: versionGroupId,
-    name,
-    version,
+    project_id: input.project_id,
+    flow_group_id: at.groupId,
+    version_group_id: at.versionGroupId,
+    name: input.flow.name,
+    version: at.version,
     archived: false,
     description: input.description ?? null,
     parameters: input.flow.parameters,
@@ -153,44 +222,98 @@ async function register(
     run_config: input.flow.run_config ?? null,
     storage: input.flow.storage ?? null,
     core_version: input.flow.__version__ ?? null,
-    settings: { ...DEFAULT_SETTINGS, ...(group.settings ?? {}) },
+    settings: { ...DEFAULT_SETTINGS, ...groupSettings },
     schedule,
     is_schedule_active: schedule !== null && (input.set_schedule_active ?? true),
     created: now,
     updated: now,
   };
-  await writeTasksAndEdges(t, id, input.flow.tasks, input.flow.edges);
-  await useDynamo().send(
-    new PutCommand({
-      TableName: mainTable(),
-      Item: {
-        ...FlowKeys.flow(t, id),
-        ...FlowKeys.versionOfGroup(t, group.id, version),
-        ...FlowKeys.byName(t, name, now, id),
-        ...FlowKeys.ofTenant(t, now, id),
-        entity: "flow",
-        ...flow,
-        serialized_flow_gz: input.compressed,
-      },
-    }),
-  );
-  await FlowGroup.recordLatest(group.id, {
-    flowId: id,
-    version,
-    idempotencyKey: input.idempotency_key ?? null,
-  });
-  await archiveSuperseded(group.id, id, version);
-  await Schedule.sync(group.id);
-  return { id, created: true };
+  return {
+    ...FlowKeys.flow(t, id),
+    ...FlowKeys.versionOfGroup(t, at.groupId, at.version),
+    ...FlowKeys.byName(t, input.flow.name, now, id),
+    ...FlowKeys.ofTenant(t, now, id),
+    entity: "flow",
+    ...flow,
+    serialized_flow_gz: input.compressed,
+  };
 }
 
-/** The version group of (project, name): the existing one, or a new one claimed atomically. */
-async function versionGroupFor(t: string, projectId: string, name: string): Promise<string> {
-  const lockKey = FlowKeys.nameLock(t, projectId, name);
+/** Times a registration ensures its group when failed registrations keep abandoning it. */
+const ENSURE_ATTEMPTS = 3;
+
+/** What a registration has written so far, for `undo`. */
+type Written = {
+  flowId: string;
+  taskItems: Array<{ pk: string; sk: string }>;
+  edgeItems: Array<{ pk: string; sk: string }>;
+  groupId?: string;
+  version?: number;
+};
+
+/**
+ * Takes back a failed registration: its flow, tasks and edges (new ids: nobody else's), and its
+ * flow group if no version was ever recorded in it and no other registration has taken a version
+ * number since (`FlowGroup.abandon`). A concurrent registration of the same name that ensured the
+ * group just before finds it gone when it takes its version, and ensures it again (same id).
+ * The name lock stays: it is never visible, and the next registration of the name uses its version
+ * group. Deleting it could let a concurrent registration that read it put its version in a group
+ * no lock names, splitting the flow's versions over two groups.
+ */
+async function undo(t: string, written: Written): Promise<void> {
+  const keys = [FlowKeys.flow(t, written.flowId), ...written.taskItems, ...written.edgeItems];
+  for (const { pk, sk } of keys)
+    await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk, sk } }));
+  if (written.groupId !== undefined) await FlowGroup.abandon(written.groupId, written.version);
+}
+
+/** DynamoDB's item limit is 400 KB (names and values); this leaves room for attribute names. */
+const MAX_ITEM_BYTES = 390 * 1024;
+/** DynamoDB's sort keys hold 1,024 bytes and partition keys 2,048: names and slugs are parts of both. */
+const MAX_KEY_PART_BYTES = 512;
+
+function itemBytes(item: unknown): number {
+  return Buffer.byteLength(JSON.stringify(item), "utf8");
+}
+
+/** Refuses, before any write, what DynamoDB would refuse later: key parts too long, items too large. */
+function checkStorable(
+  name: string,
+  tasks: Array<Record<string, unknown>>,
+  edges: Array<Record<string, unknown>>,
+): void {
+  const keyPart = (what: string, value: string) => {
+    if (Buffer.byteLength(value, "utf8") > MAX_KEY_PART_BYTES)
+      throw new ValidationError(`${what} is longer than ${MAX_KEY_PART_BYTES} bytes`);
+  };
+  keyPart("The flow name", name);
+  for (const task of tasks) {
+    keyPart(`Task slug "${String(task.slug).slice(0, 40)}…"`, String(task.slug));
+    if (itemBytes(task) > MAX_ITEM_BYTES)
+      throw new DroverError(
+        "PAYLOAD_TOO_LARGE",
+        `Task ${String(task.slug)} is larger than ${MAX_ITEM_BYTES} bytes`,
+      );
+  }
+  for (const edge of edges) keyPart("An edge key", String(edge.key ?? ""));
+}
+
+/** The version group a (project, name) already has, or undefined (a strong read, no write). */
+async function existingVersionGroup(t: string, projectId: string, name: string): Promise<string | undefined> {
   const existing = await useDynamo().send(
-    new GetCommand({ TableName: mainTable(), Key: lockKey, ConsistentRead: true }),
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowKeys.nameLock(t, projectId, name),
+      ConsistentRead: true,
+    }),
   );
-  if (typeof existing.Item?.version_group_id === "string") return existing.Item.version_group_id;
+  const id = existing.Item?.version_group_id;
+  return typeof id === "string" ? id : undefined;
+}
+
+/** Claims a new version group for (project, name) atomically; a concurrent claim's winner is used. */
+async function claimVersionGroup(t: string, projectId: string, name: string): Promise<string> {
+  const lockKey = FlowKeys.nameLock(t, projectId, name);
   const candidate = newId();
   try {
     await useDynamo().send(
@@ -203,10 +326,9 @@ async function versionGroupFor(t: string, projectId: string, name: string): Prom
     return candidate;
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    const winner = await useDynamo().send(
-      new GetCommand({ TableName: mainTable(), Key: lockKey, ConsistentRead: true }),
-    );
-    return String(winner.Item?.version_group_id);
+    const winner = await existingVersionGroup(t, projectId, name);
+    if (!winner) throw error;
+    return winner;
   }
 }
 
@@ -219,24 +341,24 @@ async function writeTasksAndEdges(
   const now = nowIso();
   const mappedSlugs = new Set(edges.filter((e) => e.mapped).map((e) => e.downstream_task.slug));
   await batchPut(tasks.map((task) => ({ ...taskItem(t, flowId, task, mappedSlugs.has(task.slug), now) })));
-  await batchPut(
-    edges.map((edge) => {
-      const up = taskId(flowId, edge.upstream_task.slug);
-      const down = taskId(flowId, edge.downstream_task.slug);
-      const edgeKey = edge.key ?? "";
-      return {
-        ...FlowKeys.edge(t, flowId, up, down, edgeKey),
-        entity: "edge",
-        id: deterministicId("edge", flowId, up, down, edgeKey),
-        tenant_id: t,
-        flow_id: flowId,
-        upstream_task_id: up,
-        downstream_task_id: down,
-        key: edge.key ?? null,
-        mapped: edge.mapped ?? false,
-      };
-    }),
-  );
+  await batchPut(edges.map((edge) => edgeItem(t, flowId, edge)));
+}
+
+function edgeItem(t: string, flowId: string, edge: SerializedFlow["edges"][number]) {
+  const up = taskId(flowId, edge.upstream_task.slug);
+  const down = taskId(flowId, edge.downstream_task.slug);
+  const edgeKey = edge.key ?? "";
+  return {
+    ...FlowKeys.edge(t, flowId, up, down, edgeKey),
+    entity: "edge",
+    id: deterministicId("edge", flowId, up, down, edgeKey),
+    tenant_id: t,
+    flow_id: flowId,
+    upstream_task_id: up,
+    downstream_task_id: down,
+    key: edge.key ?? null,
+    mapped: edge.mapped ?? false,
+  };
 }
 
 function taskItem(t: string, flowId: string, task: SerializedTask, mapped: boolean, now: string) {

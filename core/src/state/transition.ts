@@ -79,7 +79,7 @@ class HistoryFull extends Error {
  * holds only if the run is still as it was read (same version, same list) and the page is new:
  * when several transitions find the list full at once, one moves it and the others find room.
  */
-async function moveToPage(t: Transition, item: Record<string, unknown>): Promise<void> {
+export async function moveToPage(t: Transition, item: Record<string, unknown>): Promise<void> {
   const owner = t.entity;
   const from = inlineFrom(owner, item);
   const entries = Array.isArray(item.history) ? item.history : [];
@@ -125,7 +125,8 @@ async function moveToPage(t: Transition, item: Record<string, unknown>): Promise
   }
 }
 
-async function update(t: Transition, now: string, entry: InlineEntry): Promise<Record<string, unknown>> {
+/** The UpdateItem of a transition (without its table): used alone, or as one item of a batch's transaction. */
+export function transitionUpdate(t: Transition, now: string, entry: InlineEntry) {
   const { state } = t;
   const set = [
     // Every operand is read from the item as it was before this update, so this keeps the state
@@ -192,15 +193,23 @@ async function update(t: Transition, now: string, entry: InlineEntry): Promise<R
     condition += ` AND (${t.condition.expression})`;
     Object.assign(values, t.condition.values);
   }
+  return {
+    Key: t.key,
+    UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    room,
+  };
+}
+
+async function update(t: Transition, now: string, entry: InlineEntry): Promise<Record<string, unknown>> {
+  const { room, ...params } = transitionUpdate(t, now, entry);
   try {
     const result = await useDynamo().send(
       new UpdateCommand({
         TableName: mainTable(),
-        Key: t.key,
-        UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ...params,
         ReturnValues: "ALL_NEW",
         ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       }),

@@ -11,6 +11,7 @@ import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
 import { readHistory } from "../state/history.js";
 import { applyTransition } from "../state/transition.js";
 import { isFinished, isScheduled, type ParsedState, parseState, serverState } from "../state/types.js";
@@ -97,8 +98,7 @@ export async function precreate(
   now: string,
   options: { ifAbsent?: boolean } = {},
 ): Promise<void> {
-  const t = useTenantId();
-  const items = tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
+  const items = pendingItems(flowRunId, tasks, now);
   if (!options.ifAbsent) await batchPut(items);
   else {
     const limit = pLimit(IF_ABSENT_CONCURRENCY);
@@ -120,6 +120,17 @@ export async function precreate(
       ),
     );
   }
+  remember(items);
+}
+
+/** The items `precreate` writes, for a caller that writes them in its own transaction (then `remember`s them). */
+export function pendingItems(flowRunId: string, tasks: Task[], now: string): Record<string, unknown>[] {
+  const t = useTenantId();
+  return tasks.map((task) => newTaskRunItem(t, flowRunId, task, -1, now));
+}
+
+/** Notes the flow run of task runs just written (see `flowRunIdsOf`). */
+export function remember(items: Record<string, unknown>[]): void {
   for (const item of items) rememberOwner(item);
 }
 
@@ -180,19 +191,68 @@ export async function getOrCreate(raw: z.input<typeof infoInput>): Promise<TaskR
 
 export type StateUpdate = { task_run_id: string; version?: number | null; state: unknown };
 
-/** `set_task_run_states`: version-locked writes; Running only inside a Running flow run. */
+/**
+ * `set_task_run_states`: version-locked writes, Running only inside a Running flow run. One entry
+ * is one conditional write; several are validated together and written in one transaction, all or
+ * none (core/src/state/batch.ts).
+ */
 export async function setStates(
   updates: StateUpdate[],
 ): Promise<Array<{ id: string; status: "SUCCESS"; message: string | null }>> {
   if (updates.length === 0) throw new ValidationError("states must not be empty");
-  if (updates.length > 500) throw new ValidationError("at most 500 states per call");
-  const parsed = updates.map((u) => ({ ...u, parsed: parseState(u.state) }));
-  const results = [];
-  for (const update of parsed) {
-    await setState(update.task_run_id, update.version ?? null, update.parsed);
-    results.push({ id: update.task_run_id, status: "SUCCESS" as const, message: null });
+  if (updates.length > MAX_BATCH_ENTRIES)
+    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
+  const parsed = updates.map((u) => ({
+    id: u.task_run_id,
+    version: u.version ?? null,
+    state: parseState(u.state),
+  }));
+  const [single] = parsed;
+  if (parsed.length === 1 && single) await setState(single.id, single.version, single.state);
+  else await setTogether(parsed);
+  return parsed.map((u) => ({ id: u.id, status: "SUCCESS" as const, message: null }));
+}
+
+async function setTogether(updates: Array<{ id: string; version: number | null; state: ParsedState }>) {
+  for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Task run ${u.id} not found`);
+  const t = useTenantId();
+  const { before } = await applyAll(
+    updates.map((u) => ({
+      entity: "task run",
+      id: u.id,
+      key: TaskRunKeys.run(t, u.id),
+      version: u.version,
+      state: u.state,
+    })),
+    {
+      validate: async (items) => {
+        const flowRunStates = new Map<string, Promise<string | undefined>>();
+        for (const [i, item] of items.entries()) {
+          const update = updates[i];
+          if (update?.state.type !== "Running") continue;
+          const flowRunId = String(item.flow_run_id);
+          if (!flowRunStates.has(flowRunId)) flowRunStates.set(flowRunId, FlowRun.stateOf(flowRunId));
+          requireRunning(update.id, await flowRunStates.get(flowRunId));
+        }
+      },
+    },
+  );
+  for (const [i, item] of before.entries()) {
+    const update = updates[i];
+    const run = toTaskRun(item);
+    if (update) await afterTransition(run.flow_run_id, run.id, update.state, run.state);
   }
-  return results;
+}
+
+/** A task run enters Running only while its flow run is Running. */
+function requireRunning(id: string, flowRunState: string | undefined): void {
+  // A task run never outlives its flow run (deleting a run deletes its task runs first).
+  if (!flowRunState) throw new NotFoundError(`Task run ${id} not found`);
+  if (flowRunState !== "Running") {
+    throw new ValidationError(
+      `Task run ${id} cannot enter Running: its flow run is ${flowRunState}, not Running.`,
+    );
+  }
 }
 
 /**
@@ -235,14 +295,7 @@ export async function setState(id: string, version: number | null, state: Parsed
   if (state.type === "Running") {
     const flowRunId = (await flowRunIdsOf([id])).get(id);
     if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
-    const flowRunState = await FlowRun.stateOf(flowRunId);
-    // A task run never outlives its flow run (deleting a run deletes its task runs first).
-    if (!flowRunState) throw new NotFoundError(`Task run ${id} not found`);
-    if (flowRunState !== "Running") {
-      throw new ValidationError(
-        `Task run ${id} cannot enter Running: its flow run is ${flowRunState}, not Running.`,
-      );
-    }
+    requireRunning(id, await FlowRun.stateOf(flowRunId));
   }
   const item = await applyTransition({
     entity: "task run",
@@ -252,16 +305,23 @@ export async function setState(id: string, version: number | null, state: Parsed
     state,
   });
   const written = toTaskRun(item);
-  const previous = String(item.previous_state ?? "");
-  // A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off.
-  if (isScheduled(state.type) && state.startTime)
-    await FlowRun.markRetryDue(written.flow_run_id, state.startTime);
-  else if (isScheduled(previous)) {
-    const stillWaiting = await earliestRetryDue(written.flow_run_id, id);
-    if (stillWaiting) await FlowRun.markRetryDue(written.flow_run_id, stillWaiting);
-    else await FlowRun.clearRetryDue(written.flow_run_id);
-  }
+  await afterTransition(written.flow_run_id, id, state, String(item.previous_state ?? ""));
   return written;
+}
+
+/** A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off. */
+async function afterTransition(
+  flowRunId: string,
+  id: string,
+  state: ParsedState,
+  previous: string,
+): Promise<void> {
+  if (isScheduled(state.type) && state.startTime) await FlowRun.markRetryDue(flowRunId, state.startTime);
+  else if (isScheduled(previous)) {
+    const stillWaiting = await earliestRetryDue(flowRunId, id);
+    if (stillWaiting) await FlowRun.markRetryDue(flowRunId, stillWaiting);
+    else await FlowRun.clearRetryDue(flowRunId);
+  }
 }
 
 /** The earliest start time among a flow run's other task runs still waiting in a scheduled state. */
