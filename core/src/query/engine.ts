@@ -1,4 +1,5 @@
 import { ValidationError } from "../errors.js";
+import { chargeReads } from "../limits/index.js";
 import {
   type BoolExp,
   type Comparison,
@@ -61,8 +62,19 @@ export const MAX_ITEMS_READ = 5000;
 
 const models = new Map<string, EntityModel>();
 
+/**
+ * Registers an entity's model. Its `byIds` is charged to the request's read budget (one storage
+ * call plus one unit per id), as are `find`'s calls and rows, so a nested fan-out is bounded.
+ */
 export function registerModel(model: EntityModel): void {
-  models.set(model.name, model);
+  const byIds = model.byIds;
+  models.set(model.name, {
+    ...model,
+    byIds: (ids) => {
+      chargeReads(1 + ids.length);
+      return byIds(ids);
+    },
+  });
 }
 
 export function model(name: string): EntityModel {
@@ -152,6 +164,7 @@ async function* fromArray(rows: Row[]): AsyncIterable<Row> {
 /** Reads the rows of `entity` that match, ordered and paginated, through the narrowest access path. */
 export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const m = model(entity);
+  chargeReads(1);
   const where = args.where ?? undefined;
   let source: AsyncIterable<Row> | undefined;
   let natural: OrderBy | undefined;
@@ -187,6 +200,7 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const matching: Row[] = [];
   let read = 0;
   for await (const row of source) {
+    chargeReads(1);
     if (++read > MAX_ITEMS_READ) {
       throw new ValidationError(
         `Query on ${entity} would read more than ${MAX_ITEMS_READ} items: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { type Actor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
+import { admitRequest, RateLimitedError, withRequestLimits } from "#core/limits/index.js";
 import { Authenticator } from "./auth.js";
 import { createApi } from "./yoga.js";
 
@@ -127,6 +128,23 @@ async function executeJson(
   return json(200, result);
 }
 
+/** HTTP 429 with Retry-After: the Prefect 1.4.1 client's urllib3 Retry re-sends after that long. */
+function rateLimited(
+  result: APIGatewayProxyStructuredResultV2,
+  seconds: number,
+): APIGatewayProxyStructuredResultV2 {
+  return { ...result, statusCode: 429, headers: { ...result.headers, "retry-after": String(seconds) } };
+}
+
+/** Runs one request under its workspace's read budget; a request a rate limit refused becomes a 429. */
+async function limited(
+  run: () => Promise<APIGatewayProxyStructuredResultV2>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const { result, state } = withRequestLimits(run);
+  const response = await result;
+  return state.retryAfterSeconds === undefined ? response : rateLimited(response, state.retryAfterSeconds);
+}
+
 function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
@@ -155,13 +173,21 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     if (error instanceof DroverError) return errorResult(200, error.code, error.message);
     throw error;
   }
+  if (actor.type === "tenant") {
+    try {
+      admitRequest(actor.tenantId);
+    } catch (error) {
+      if (!(error instanceof RateLimitedError)) throw error;
+      return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
+    }
+  }
 
   if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
-      return withActor(actor, () => executeJson(api, params, headers));
+      return limited(() => withActor(actor, () => executeJson(api, params, headers)));
     }
     // Anything else goes to yoga, with `variables` decoded.
     body = JSON.stringify(normalized.params);
@@ -174,10 +200,12 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     headers: Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
   });
-  const response = await withActor(actor, () => api.fetch(request));
-  return {
-    statusCode: response.status,
-    headers: Object.fromEntries(response.headers.entries()),
-    body: await response.text(),
-  };
+  return limited(async () => {
+    const response = await withActor(actor, () => api.fetch(request));
+    return {
+      statusCode: response.status,
+      headers: Object.fromEntries(response.headers.entries()),
+      body: await response.text(),
+    };
+  });
 }

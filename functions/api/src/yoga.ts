@@ -1,7 +1,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { GraphQLError } from "graphql";
 import { createYoga } from "graphql-yoga";
+import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
+import { queryLimitPlugins } from "./armor.js";
 import { buildSchema } from "./schema/index.js";
 
 const logger = new Logger({ serviceName: "drover-api" });
@@ -52,5 +54,7 @@ export function createApi() {
     graphiql: { title: "Drover GraphQL API" },
     logging: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
+    // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path.
+    plugins: queryLimitPlugins(useConfig().limits),
   });
 }
