@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { compress, pipelineFlow } from "../tests/helpers/prefect-flow.js";
 import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
@@ -103,8 +104,11 @@ export const noisyBenchmark: Benchmark = {
       const idle = await measure(readOne, timing);
       context.log(`  ${latency("B idle", idle)}`);
 
-      const kinds = floods(a.runId);
+      // DROVER_BENCH_NOISY_KINDS=0,2 floods with those kinds only (by index in `floods`), to see each one's cost.
+      const only = process.env.DROVER_BENCH_NOISY_KINDS?.split(",").map(Number);
+      const kinds = floods(a.runId).filter((_, i) => !only || only.includes(i));
       const outcomes = new Map<string, number>();
+      const spent = new Map<string, number>();
       let stop = false;
       const workers = Math.max(kinds.length, context.options.concurrency);
       const flood = Array.from({ length: workers }, async (_, worker) => {
@@ -114,6 +118,7 @@ export const noisyBenchmark: Benchmark = {
           variables: JSON.stringify(request.variables ?? {}),
         });
         while (!stop) {
+          const started = performance.now();
           const response = await httpRequest(runtime.graphqlUrl, {
             method: "POST",
             headers: { "content-type": "application/json", authorization: `Bearer ${a.key}` },
@@ -130,6 +135,7 @@ export const noisyBenchmark: Benchmark = {
           }
           const outcome = `${request.kind} → ${response.status} ${code}`;
           outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+          spent.set(outcome, (spent.get(outcome) ?? 0) + performance.now() - started);
         }
       });
       // Let the flood start (and drain A's bursts) before B is measured under it.
@@ -141,7 +147,9 @@ export const noisyBenchmark: Benchmark = {
       const ratio = flooded.latencyMs.p99 / idle.latencyMs.p99;
       context.log(`  B p99 under flood / idle: ${ratio.toFixed(2)}x (target ≤ 2x)`);
       const answered = [...outcomes.entries()].sort(([x], [y]) => x.localeCompare(y));
-      for (const [outcome, count] of answered) context.log(`  A: ${outcome}: ${count}`);
+      for (const [outcome, count] of answered) {
+        context.log(`  A: ${outcome}: ${count} (mean ${((spent.get(outcome) ?? 0) / count).toFixed(0)} ms)`);
+      }
 
       const note = `A (${workers} clients): ${answered.map(([o, c]) => `${o} ×${c}`).join("; ")}`;
       const figures: Figure[] = [

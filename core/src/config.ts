@@ -31,7 +31,9 @@ const schema = z.object({
   DROVER_MAX_QUERY_TOKENS: z.coerce.number().int().min(100).default(5000),
   DROVER_MAX_QUERY_DIRECTIVES: z.coerce.number().int().min(0).default(20),
   DROVER_MAX_QUERY_COST: z.coerce.number().int().min(100).default(3000),
-  DROVER_MAX_READS_PER_REQUEST: z.coerce.number().int().min(100).default(25_000),
+  DROVER_READ_UNITS_PER_SECOND: z.coerce.number().min(0).default(50_000),
+  DROVER_READ_UNITS_BURST: z.coerce.number().int().min(1).default(100_000),
+  DROVER_MAX_READS_PER_REQUEST: z.coerce.number().int().min(100).default(15_000),
 });
 
 export type Config = {
@@ -58,6 +60,12 @@ export type Limits = {
   /** Sustained `write_run_logs` lines per second per workspace (0: no limit) and the burst. */
   logLinesPerSecond: number;
   logLinesBurst: number;
+  /**
+   * Sustained read-engine units per second per workspace (rows read + 10 per storage call; 0: no
+   * limit) and the burst: a workspace in debt is refused until it has paid it back.
+   */
+  readUnitsPerSecond: number;
+  readUnitsBurst: number;
   maxQueryDepth: number;
   maxQueryAliases: number;
   maxQueryTokens: number;
@@ -90,6 +98,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       requestBurst: e.DROVER_RATE_LIMIT_BURST,
       logLinesPerSecond: e.DROVER_LOG_LINES_PER_SECOND,
       logLinesBurst: e.DROVER_LOG_LINES_BURST,
+      readUnitsPerSecond: e.DROVER_READ_UNITS_PER_SECOND,
+      readUnitsBurst: e.DROVER_READ_UNITS_BURST,
       maxQueryDepth: e.DROVER_MAX_QUERY_DEPTH,
       maxQueryAliases: e.DROVER_MAX_QUERY_ALIASES,
       maxQueryTokens: e.DROVER_MAX_QUERY_TOKENS,

@@ -33,6 +33,8 @@ const LIMITS = {
   DROVER_LOG_LINES_PER_SECOND: "10",
   DROVER_LOG_LINES_BURST: "100",
   DROVER_MAX_READS_PER_REQUEST: "300",
+  DROVER_READ_UNITS_PER_SECOND: "100",
+  DROVER_READ_UNITS_BURST: "1000",
 };
 
 beforeAll(async () => {
@@ -231,5 +233,28 @@ describe("per-workspace rate limits", () => {
     expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
     expect(refused.errors?.[0]?.message).toMatch(/10 log lines per second/);
     await ok(owner, WRITE, lines(runId, 50));
+  });
+
+  it("refuses a workspace whose queries read more than its units per second, and not another", async () => {
+    // About 110 units each (6 storage calls, 30 rows, 2 batched lookups): the 1,000-unit burst
+    // lasts some 9 of them, then the workspace owes more than the 100 units/s refill pays back.
+    const query = `query { flow_run_by_pk(id: "${flooderRunId}") { task_runs { flow_run { task_runs { flow_run { id } } } } } }`;
+    const answers: Array<{ status: number; code: string | undefined; message: string | undefined }> = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await flooder(query);
+      answers.push({
+        status: res.status,
+        code: res.errors?.[0]?.extensions?.code,
+        message: res.errors?.[0]?.message,
+      });
+    }
+    const served = answers.filter((a) => a.status === 200 && a.code === undefined).length;
+    expect(served).toBeGreaterThanOrEqual(8);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length + served).toBe(20);
+    expect(refused[0]?.code).toBe("RATE_LIMITED");
+    expect(refused[0]?.message).toMatch(/read more than 100 units per second/);
+    await ok(owner, `query { flow_run_by_pk(id: "${runId}") { id task_runs { id } } }`);
   });
 });

@@ -23,6 +23,15 @@ describe("token bucket", () => {
     expect(bucket.take(80, 800)).toBe(0);
   });
 
+  it("takes a cost known afterwards into debt, and take(0) refuses until it is paid back", () => {
+    const bucket = new TokenBucket(100, 100, 0);
+    expect(bucket.take(0, 0)).toBe(0);
+    bucket.spend(300, 0); // 200 in debt: 2 s at 100/s
+    expect(bucket.take(0, 0)).toBe(2000);
+    expect(bucket.take(0, 1500)).toBe(500);
+    expect(bucket.take(0, 2000)).toBe(0);
+  });
+
   it("never counts time backwards", () => {
     const bucket = new TokenBucket(1, 1, 1000);
     expect(bucket.take(1, 1000)).toBe(0);
@@ -43,7 +52,9 @@ describe("query limits accept what the real clients send", () => {
       requestBurst: 400,
       logLinesPerSecond: 5000,
       logLinesBurst: 50_000,
-      maxReadsPerRequest: 25_000,
+      maxReadsPerRequest: 15_000,
+      readUnitsPerSecond: 50_000,
+      readUnitsBurst: 100_000,
     });
   });
 

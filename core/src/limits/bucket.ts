@@ -16,17 +16,30 @@ export class TokenBucket {
     this.last = now;
   }
 
-  /** Spends `n` tokens at time `now` (ms): 0 when admitted, else the milliseconds to wait. */
-  take(n: number, now: number): number {
+  private refill(now: number): void {
     const elapsed = Math.max(0, now - this.last);
     this.last = Math.max(this.last, now);
     this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.rate) / 1000);
+  }
+
+  /**
+   * Spends `n` tokens at time `now` (ms): 0 when admitted, else the milliseconds to wait. `take(0)`
+   * asks only whether the bucket is out of debt.
+   */
+  take(n: number, now: number): number {
+    this.refill(now);
     const needed = Math.min(n, this.capacity);
     if (this.tokens >= needed) {
       this.tokens -= n;
       return 0;
     }
     return Math.ceil(((needed - this.tokens) * 1000) / this.rate);
+  }
+
+  /** Spends `n` tokens already used (a cost known only afterwards), going into debt if need be. */
+  spend(n: number, now: number): void {
+    this.refill(now);
+    this.tokens -= n;
   }
 
   /** Whether the bucket is full at `now` (an idle tenant's bucket can be forgotten). */

@@ -32,7 +32,11 @@ export class QueryTooComplexError extends DroverError {
 /** Workspaces whose buckets are kept at once: an idle tenant's bucket is full, so forgetting it is exact. */
 const MAX_TRACKED_WORKSPACES = 10_000;
 
-type Buckets = { requests: LRUCache<string, TokenBucket>; logLines: LRUCache<string, TokenBucket> };
+type Buckets = {
+  requests: LRUCache<string, TokenBucket>;
+  logLines: LRUCache<string, TokenBucket>;
+  reads: LRUCache<string, TokenBucket>;
+};
 const bucketsByConfig = new WeakMap<Config, Buckets>();
 
 function buckets(config: Config): Buckets {
@@ -41,10 +45,26 @@ function buckets(config: Config): Buckets {
     found = {
       requests: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
       logLines: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+      reads: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
     };
     bucketsByConfig.set(config, found);
   }
   return found;
+}
+
+function bucketOf(
+  cache: LRUCache<string, TokenBucket>,
+  tenantId: string,
+  rate: number,
+  capacity: number,
+  now: number,
+): TokenBucket {
+  let bucket = cache.get(tenantId);
+  if (!bucket) {
+    bucket = new TokenBucket(rate, capacity, now);
+    cache.set(tenantId, bucket);
+  }
+  return bucket;
 }
 
 function take(
@@ -55,12 +75,7 @@ function take(
   n: number,
   now: number,
 ): number {
-  let bucket = cache.get(tenantId);
-  if (!bucket) {
-    bucket = new TokenBucket(rate, capacity, now);
-    cache.set(tenantId, bucket);
-  }
-  return bucket.take(n, now);
+  return bucketOf(cache, tenantId, rate, capacity, now).take(n, now);
 }
 
 function retryAfter(waitMs: number): number {
@@ -82,6 +97,27 @@ export function admitRequest(tenantId: string, now = Date.now()): void {
       retryAfter(wait),
     );
   }
+  const { readUnitsPerSecond: readRate, readUnitsBurst: readBurst } = config.limits;
+  if (readRate <= 0) return;
+  const owed = take(buckets(config).reads, tenantId, readRate, readBurst, 0, now);
+  if (owed > 0) {
+    throw new RateLimitedError(
+      `RATE_LIMITED: this workspace's queries read more than ${readRate} units per second (rows, and 10 per storage call; burst ${readBurst}); retry after ${retryAfter(owed)} s`,
+      retryAfter(owed),
+    );
+  }
+}
+
+/**
+ * Charges what a finished request of `tenantId` read (its read budget's units) to the workspace's
+ * read bucket: the cost is known only afterwards, so the bucket may go into debt, and the
+ * workspace's next requests are refused until it is paid back (`admitRequest`).
+ */
+export function settleReads(tenantId: string, units: number, now = Date.now()): void {
+  const config = useConfig();
+  const { readUnitsPerSecond: rate, readUnitsBurst: burst } = config.limits;
+  if (rate <= 0 || units <= 0) return;
+  bucketOf(buckets(config).reads, tenantId, rate, burst, now).spend(units, now);
 }
 
 /** Admits `lines` log lines of `tenantId` (`write_run_logs`) as a whole, or throws RATE_LIMITED. */

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { type Actor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
-import { admitRequest, RateLimitedError, withRequestLimits } from "#core/limits/index.js";
+import { admitRequest, RateLimitedError, settleReads, withRequestLimits } from "#core/limits/index.js";
 import { Authenticator } from "./auth.js";
 import { createApi } from "./yoga.js";
 
@@ -138,10 +138,16 @@ function rateLimited(
 
 /** Runs one request under its workspace's read budget; a request a rate limit refused becomes a 429. */
 async function limited(
+  actor: Actor,
   run: () => Promise<APIGatewayProxyStructuredResultV2>,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const { result, state } = withRequestLimits(run);
-  const response = await result;
+  let response: APIGatewayProxyStructuredResultV2;
+  try {
+    response = await result;
+  } finally {
+    if (actor.type === "tenant") settleReads(actor.tenantId, state.reads);
+  }
   return state.retryAfterSeconds === undefined ? response : rateLimited(response, state.retryAfterSeconds);
 }
 
@@ -187,7 +193,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     if ("error" in normalized) return normalized.error;
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
-      return limited(() => withActor(actor, () => executeJson(api, params, headers)));
+      return limited(actor, () => withActor(actor, () => executeJson(api, params, headers)));
     }
     // Anything else goes to yoga, with `variables` decoded.
     body = JSON.stringify(normalized.params);
@@ -200,7 +206,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     headers: Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
   });
-  return limited(async () => {
+  return limited(actor, async () => {
     const response = await withActor(actor, () => api.fetch(request));
     return {
       statusCode: response.status,
