@@ -8,7 +8,7 @@ import type { Benchmark, Figure } from "./lib/types.js";
 
 /**
  * Noisy neighbours on the local runtime (one API process, one event loop, as `npm start`), with
- * the default limits: tenant B reads one flow run by id, sequentially, first alone ("idle"), then
+ * the limits the environment configures (the defaults when it sets none: docs/limits.md): tenant B reads one flow run by id, sequentially, first alone ("idle"), then
  * while tenant A floods from several clients (`--concurrency`, default 32 split over the kinds
  * below): depth-12 fan-outs, 1,000-alias `__schema` bombs, the pathological `_like` the issue
  * measured at 11–14 s, fan-outs within the depth limit (the read budget's case), and 1,000-line
@@ -84,7 +84,7 @@ export const noisyBenchmark: Benchmark = {
   name: "noisy",
   description: "tenant B's one-item reads alone and while tenant A floods (deep, aliases, _like, logs)",
   run: async (context) => {
-    const runtime = await startBenchRuntime(context, "drover-bench-noisy");
+    const runtime = await startBenchRuntime(context, "drover-bench-noisy", { limits: "configured" });
     try {
       const a = await workspace(runtime.graphqlUrl, "Flooder");
       const b = await workspace(runtime.graphqlUrl, "Neighbour");

@@ -22,8 +22,8 @@ const schema = z.object({
     .default(6 * 1024 * 1024),
   DROVER_SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   // Noisy-neighbour limits (docs/limits.md, "Tenants and query cost"); 0 turns a rate limit off.
-  DROVER_RATE_LIMIT_RPS: z.coerce.number().min(0).default(200),
-  DROVER_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(400),
+  DROVER_RATE_LIMIT_RPS: z.coerce.number().min(0).default(1000),
+  DROVER_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(2000),
   DROVER_LOG_LINES_PER_SECOND: z.coerce.number().min(0).default(5000),
   DROVER_LOG_LINES_BURST: z.coerce.number().int().min(1).default(50_000),
   DROVER_MAX_QUERY_DEPTH: z.coerce.number().int().min(1).default(8),
