@@ -154,6 +154,32 @@ describe("query shape limits, on the fast path and on yoga's path", () => {
   });
 });
 
+describe("introspection policy", () => {
+  it("answers an anonymous __schema or __type with UNAUTHENTICATED, on both paths, and __typename still works", async () => {
+    const anonymous = async (query: string, extensions?: object) => {
+      const response = await fetch(runtime.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, ...(extensions ? { extensions } : {}) }),
+      });
+      return (await response.json()) as {
+        data?: unknown;
+        errors?: Array<{ extensions?: { code?: string } }>;
+      };
+    };
+    for (const extensions of [undefined, {}]) {
+      const schema = await anonymous("{ __schema { queryType { name } } }", extensions);
+      expect(schema.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+      expect(schema.data ?? null).toBeNull();
+      const type = await anonymous('{ __type(name: "flow_run") { name } }', extensions);
+      expect(type.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    }
+    expect(await anonymous("{ __typename }")).toEqual({ data: { __typename: "Query" } });
+    const keyed = await ok<{ __type: { name: string } }>(owner, '{ __type(name: "flow_run") { name } }');
+    expect(keyed.__type.name).toBe("flow_run");
+  });
+});
+
 describe("the read engine's per-request budget", () => {
   it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
     // 5 task runs, each back to its run and out to 5 task runs again: 5^3 runs at depth 8.

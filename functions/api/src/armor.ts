@@ -4,7 +4,8 @@ import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxDirectivesPlugin } from "@escape.tech/graphql-armor-max-directives";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
-import { GraphQLError, type ValidationContext } from "graphql";
+import { type DocumentNode, GraphQLError, Kind, type ValidationContext, visit } from "graphql";
+import { useActor } from "#core/actor.js";
 import type { Limits } from "#core/config.js";
 
 /**
@@ -72,6 +73,40 @@ function nestingLimitPlugin(limit: number): Plugin {
   };
 }
 
+/** Whether a document selects `__schema` or `__type` anywhere (`__typename` is not introspection). */
+export function asksIntrospection(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Field(node) {
+      if (node.kind === Kind.FIELD && (node.name.value === "__schema" || node.name.value === "__type"))
+        found = true;
+    },
+  });
+  return found;
+}
+
+/**
+ * Introspection is for callers with an API key or a session (the Prefect client, the dashboard,
+ * GraphiQL with an `Authorization` header): an anonymous `__schema` / `__type` is answered
+ * UNAUTHENTICATED. Checked at execution, not validation, since validation results are cached
+ * per document across callers.
+ */
+function introspectionPolicyPlugin(): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      if (useActor().type !== "anonymous" || !asksIntrospection(args.document)) return;
+      setResultAndStopExecution({
+        data: null,
+        errors: [
+          new GraphQLError("UNAUTHENTICATED: introspection needs an API key (Authorization: Bearer <key>)", {
+            extensions: { code: "UNAUTHENTICATED" },
+          }),
+        ],
+      });
+    },
+  };
+}
+
 const callbacks = { onReject: [refuse], propagateOnRejection: false, exposeLimits: true };
 
 export function queryLimitPlugins(limits: Limits): Plugin[] {
@@ -82,5 +117,6 @@ export function queryLimitPlugins(limits: Limits): Plugin[] {
     maxAliasesPlugin({ n: limits.maxQueryAliases, ...callbacks }),
     maxDirectivesPlugin({ n: limits.maxQueryDirectives, ...callbacks }),
     costLimitPlugin({ maxCost: limits.maxQueryCost, ...callbacks }),
+    introspectionPolicyPlugin(),
   ] as Plugin[];
 }

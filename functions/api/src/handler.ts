@@ -179,9 +179,10 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     if (error instanceof DroverError) return errorResult(200, error.code, error.message);
     throw error;
   }
-  if (actor.type === "tenant") {
+  // Each workspace has its own buckets; callers without a key share one ("anonymous").
+  if (actor.type === "tenant" || actor.type === "anonymous") {
     try {
-      admitRequest(actor.tenantId);
+      admitRequest(actor.type === "tenant" ? actor.tenantId : "anonymous");
     } catch (error) {
       if (!(error instanceof RateLimitedError)) throw error;
       return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
