@@ -181,6 +181,20 @@ describe("introspection policy", () => {
 });
 
 describe("the read engine's per-request budget", () => {
+  it("reads a list's object relationships in one batch per level, so 35 task runs with task and run fit in 300 units", async () => {
+    // One GetItem per row would be 10 + 35 + 2 × 35 × 11 = 815 units; batched it is about 100.
+    const project = await createProject(owner, "wide");
+    const flow = await registerFlow(owner, project, pipelineFlow("wide", { extraTasks: 30 }));
+    const run = await createRun(owner, { flow_id: flow, parameters: { n: 1 } });
+    const read = await ok<{
+      flow_run_by_pk: { task_runs: Array<{ task: { slug: string }; flow_run: { id: string } }> };
+    }>(owner, `query { flow_run_by_pk(id: "${run}") { task_runs { task { slug } flow_run { id } } } }`);
+    const rows = read.flow_run_by_pk.task_runs;
+    expect(rows.length).toBe(35);
+    expect(new Set(rows.map((r) => r.task.slug)).size).toBe(35);
+    expect(rows.every((r) => r.flow_run.id === run)).toBe(true);
+  });
+
   it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
     // 5 task runs, each back to its run and out to 5 task runs again: 5^3 runs at depth 8.
     const wide = await fails(
