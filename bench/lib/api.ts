@@ -17,10 +17,15 @@ export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
  * The whole local runtime on the bench's shared DynamoDB Local, with tables of its own and no
  * scheduler ticks, in a child process (bench/lib/runtime-process.ts): what is measured is the API,
  * on an event loop of its own as in a Lambda, not the load generator's CPU. This process is
- * configured like the runtime, so a benchmark can also seed through core directly. With
+ * configured like the runtime, so a benchmark can also seed through core directly. Per-workspace
+ * rate limits are off unless `limits: "configured"` (then the environment's, or the defaults). With
  * DROVER_BENCH_CPU_PROFILE=<dir>, the runtime writes its CPU profile there when it stops.
  */
-export async function startBenchRuntime(context: BenchContext, namePrefix: string): Promise<BenchRuntime> {
+export async function startBenchRuntime(
+  context: BenchContext,
+  namePrefix: string,
+  options: { limits?: "off" | "configured" } = {},
+): Promise<BenchRuntime> {
   const dynamo = await context.environment.dynamo();
   const profileDir = process.env.DROVER_BENCH_CPU_PROFILE;
   const child = fork(fileURLToPath(new URL("./runtime-process.ts", import.meta.url)), [], {
@@ -29,6 +34,15 @@ export async function startBenchRuntime(context: BenchContext, namePrefix: strin
       ...process.env,
       DROVER_BENCH_DYNAMO_ENDPOINT: dynamo.endpoint,
       DROVER_BENCH_NAME_PREFIX: namePrefix,
+      // Throughput benchmarks drive one workspace as hard as the machine allows: its per-workspace
+      // rate limits would measure the configuration, not the API. bench/noisy.ts keeps them.
+      ...(options.limits === "configured"
+        ? {}
+        : {
+            DROVER_RATE_LIMIT_RPS: "0",
+            DROVER_LOG_LINES_PER_SECOND: "0",
+            DROVER_READ_UNITS_PER_SECOND: "0",
+          }),
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

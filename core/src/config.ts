@@ -21,6 +21,19 @@ const schema = z.object({
     .positive()
     .default(6 * 1024 * 1024),
   DROVER_SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  // Noisy-neighbour limits (docs/limits.md, "Tenants and query cost"); 0 turns a rate limit off.
+  DROVER_RATE_LIMIT_RPS: z.coerce.number().min(0).default(1000),
+  DROVER_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(2000),
+  DROVER_LOG_LINES_PER_SECOND: z.coerce.number().min(0).default(5000),
+  DROVER_LOG_LINES_BURST: z.coerce.number().int().min(1).default(50_000),
+  DROVER_MAX_QUERY_DEPTH: z.coerce.number().int().min(1).default(8),
+  DROVER_MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(15),
+  DROVER_MAX_QUERY_TOKENS: z.coerce.number().int().min(100).default(5000),
+  DROVER_MAX_QUERY_DIRECTIVES: z.coerce.number().int().min(0).default(20),
+  DROVER_MAX_QUERY_COST: z.coerce.number().int().min(100).default(3000),
+  DROVER_READ_UNITS_PER_SECOND: z.coerce.number().min(0).default(50_000),
+  DROVER_READ_UNITS_BURST: z.coerce.number().int().min(1).default(100_000),
+  DROVER_MAX_READS_PER_REQUEST: z.coerce.number().int().min(100).default(15_000),
 });
 
 export type Config = {
@@ -36,6 +49,30 @@ export type Config = {
   maxBodyBytes: number;
   /** Signs the dashboard's session tokens (HS256); without it, sessions are refused. */
   sessionSecret: string | undefined;
+  /** Per-workspace limits: token buckets per process (per Lambda container on AWS), query shape and cost. */
+  limits: Limits;
+};
+
+export type Limits = {
+  /** Sustained requests per second per workspace (0: no limit) and the burst a workspace may spend at once. */
+  requestsPerSecond: number;
+  requestBurst: number;
+  /** Sustained `write_run_logs` lines per second per workspace (0: no limit) and the burst. */
+  logLinesPerSecond: number;
+  logLinesBurst: number;
+  /**
+   * Sustained read-engine units per second per workspace (rows read + 10 per storage call; 0: no
+   * limit) and the burst: a workspace in debt is refused until it has paid it back.
+   */
+  readUnitsPerSecond: number;
+  readUnitsBurst: number;
+  maxQueryDepth: number;
+  maxQueryAliases: number;
+  maxQueryTokens: number;
+  maxQueryDirectives: number;
+  maxQueryCost: number;
+  /** Rows read plus storage calls the read engine may spend on one request (nested lists multiply). */
+  maxReadsPerRequest: number;
 };
 
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -56,6 +93,20 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     authCacheMs: e.DROVER_AUTH_CACHE_MS,
     maxBodyBytes: e.DROVER_MAX_BODY_BYTES,
     sessionSecret: e.DROVER_SESSION_SECRET,
+    limits: {
+      requestsPerSecond: e.DROVER_RATE_LIMIT_RPS,
+      requestBurst: e.DROVER_RATE_LIMIT_BURST,
+      logLinesPerSecond: e.DROVER_LOG_LINES_PER_SECOND,
+      logLinesBurst: e.DROVER_LOG_LINES_BURST,
+      readUnitsPerSecond: e.DROVER_READ_UNITS_PER_SECOND,
+      readUnitsBurst: e.DROVER_READ_UNITS_BURST,
+      maxQueryDepth: e.DROVER_MAX_QUERY_DEPTH,
+      maxQueryAliases: e.DROVER_MAX_QUERY_ALIASES,
+      maxQueryTokens: e.DROVER_MAX_QUERY_TOKENS,
+      maxQueryDirectives: e.DROVER_MAX_QUERY_DIRECTIVES,
+      maxQueryCost: e.DROVER_MAX_QUERY_COST,
+      maxReadsPerRequest: e.DROVER_MAX_READS_PER_REQUEST,
+    },
   };
 }
 

@@ -11,7 +11,9 @@ export type ErrorCode =
   | "VERSION_LOCKING_ERROR"
   | "LIMIT_EXCEEDED"
   | "PAYLOAD_TOO_LARGE"
-  | "API_ERROR";
+  | "API_ERROR"
+  | "RATE_LIMITED"
+  | "QUERY_TOO_COMPLEX";
 
 export class DroverError extends Error {
   readonly code: ErrorCode;

@@ -486,7 +486,8 @@ export function likePrefix(where: BoolExp | null | undefined): string {
   if (!where) return "";
   const condition = where.key as { _like?: unknown } | undefined;
   if (condition && typeof condition._like === "string") {
-    const wildcard = condition._like.search(/[%_]/);
+    // Up to the first wildcard or escape (after `\` the pattern is no longer a plain prefix).
+    const wildcard = condition._like.search(/[%_\\]/);
     return wildcard === -1 ? condition._like : condition._like.slice(0, wildcard);
   }
   const all = where._and;

@@ -1,4 +1,5 @@
 import { ValidationError } from "../errors.js";
+import { chargeReads } from "../limits/index.js";
 import {
   type BoolExp,
   type Comparison,
@@ -59,10 +60,25 @@ export type EntityModel = {
 
 export const MAX_ITEMS_READ = 5000;
 
+/** Read-budget units of one storage call (a Query page or a BatchGetItem); a row read is one unit. */
+export const CALL_UNITS = 10;
+
 const models = new Map<string, EntityModel>();
 
+/**
+ * Registers an entity's model. Its `byIds` is charged to the request's read budget (a storage call
+ * per 100 ids, `CALL_UNITS` each, plus one unit per id), as are `find`'s calls and rows, so a
+ * nested fan-out is bounded by storage work, not by its shape.
+ */
 export function registerModel(model: EntityModel): void {
-  models.set(model.name, model);
+  const byIds = model.byIds;
+  models.set(model.name, {
+    ...model,
+    byIds: (ids) => {
+      chargeReads(CALL_UNITS * Math.ceil(ids.length / 100) + ids.length);
+      return byIds(ids);
+    },
+  });
 }
 
 export function model(name: string): EntityModel {
@@ -150,8 +166,39 @@ async function* fromArray(rows: Row[]): AsyncIterable<Row> {
 }
 
 /** Reads the rows of `entity` that match, ordered and paginated, through the narrowest access path. */
+/**
+ * Rows of `entity` by id, batched: every call made in the same tick for the same `scope` (one
+ * GraphQL request's context) shares one `byIds` (BatchGetItem), so a list of 100 runs asking for
+ * their flow is one storage call, not 100.
+ */
+export function loadById(scope: object, entity: string, id: string): Promise<Row | undefined> {
+  let batches = pendingLoads.get(scope);
+  if (!batches) {
+    batches = new Map();
+    pendingLoads.set(scope, batches);
+  }
+  let batch = batches.get(entity);
+  if (!batch) {
+    const created: LoadBatch = { ids: new Set(), result: undefined };
+    created.result = Promise.resolve().then(async () => {
+      (batches as Map<string, LoadBatch>).delete(entity);
+      const rows = await model(entity).byIds([...created.ids]);
+      return new Map(rows.map((row) => [row.id as string, row]));
+    });
+    batch = created;
+    batches.set(entity, batch);
+  }
+  batch.ids.add(id);
+  const result = batch.result as Promise<Map<string, Row>>;
+  return result.then((rows) => rows.get(id));
+}
+
+type LoadBatch = { ids: Set<string>; result: Promise<Map<string, Row>> | undefined };
+const pendingLoads = new WeakMap<object, Map<string, LoadBatch>>();
+
 export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const m = model(entity);
+  chargeReads(CALL_UNITS);
   const where = args.where ?? undefined;
   let source: AsyncIterable<Row> | undefined;
   let natural: OrderBy | undefined;
@@ -187,6 +234,7 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const matching: Row[] = [];
   let read = 0;
   for await (const row of source) {
+    chargeReads(1);
     if (++read > MAX_ITEMS_READ) {
       throw new ValidationError(
         `Query on ${entity} would read more than ${MAX_ITEMS_READ} items: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,

@@ -53,12 +53,83 @@ function compare(a: unknown, b: unknown): number {
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
 
-function likeToRegExp(pattern: string, flags: string): RegExp {
-  const escaped = pattern
-    .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-    .replace(/%/g, ".*")
-    .replace(/_/g, ".");
-  return new RegExp(`^${escaped}$`, flags);
+/** The longest `_like`/`_ilike` pattern accepted (matching costs at most pattern × value steps). */
+export const MAX_LIKE_PATTERN = 1000;
+
+/** One position of a LIKE pattern: a literal character, `_` (any one) or `%` (any run). */
+type LikeToken = string | typeof ANY_ONE | typeof ANY_RUN;
+const ANY_ONE = Symbol("_");
+const ANY_RUN = Symbol("%");
+
+/**
+ * A LIKE pattern as Postgres reads it (Hasura passes `_like` through): `%` any run of characters,
+ * `_` exactly one, a backslash makes the next character literal (`\%`, `\_`, `\\`); a pattern
+ * ending in a lone backslash is an error, as in Postgres. Runs of `%` collapse into one.
+ */
+function likeTokens(pattern: string, fold: boolean): LikeToken[] {
+  if (pattern.length > MAX_LIKE_PATTERN) {
+    throw new ValidationError(`_like/_ilike pattern is longer than ${MAX_LIKE_PATTERN} characters`);
+  }
+  const chars = Array.from(fold ? pattern.toLowerCase() : pattern);
+  const tokens: LikeToken[] = [];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] as string;
+    if (c === "\\") {
+      const next = chars[++i];
+      if (next === undefined)
+        throw new ValidationError("_like/_ilike pattern must not end with the escape character \\");
+      tokens.push(next);
+    } else if (c === "%") {
+      if (tokens[tokens.length - 1] !== ANY_RUN) tokens.push(ANY_RUN);
+    } else if (c === "_") {
+      tokens.push(ANY_ONE);
+    } else {
+      tokens.push(c);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * Whether `value` matches the LIKE `pattern`, without backtracking regular expressions: the classic
+ * wildcard algorithm, which only ever returns to the most recent `%` (an earlier one can absorb
+ * nothing a later one could not), so it takes at most value × pattern steps, and usually about
+ * value + pattern. `steps`, when given, counts the comparisons made (for tests).
+ */
+export function likeMatch(
+  value: string,
+  pattern: string,
+  options: { caseInsensitive?: boolean; steps?: { count: number } } = {},
+): boolean {
+  const fold = options.caseInsensitive === true;
+  const tokens = likeTokens(pattern, fold);
+  const text = Array.from(fold ? value.toLowerCase() : value);
+  let t = 0;
+  let p = 0;
+  let runAt = -1; // the token index of the last % seen
+  let resumeAt = -1; // where in the text that % currently ends
+  let steps = 0;
+  while (t < text.length) {
+    steps++;
+    const token = tokens[p];
+    if (token === ANY_RUN) {
+      runAt = p++;
+      resumeAt = t;
+    } else if (p < tokens.length && (token === ANY_ONE || token === text[t])) {
+      p++;
+      t++;
+    } else if (runAt !== -1) {
+      // Let the last % absorb one more character and retry what follows it.
+      p = runAt + 1;
+      t = ++resumeAt;
+    } else {
+      if (options.steps) options.steps.count += steps;
+      return false;
+    }
+  }
+  while (tokens[p] === ANY_RUN) p++;
+  if (options.steps) options.steps.count += steps;
+  return p === tokens.length;
 }
 
 /** Whether a column value satisfies a comparison expression. */
@@ -96,10 +167,10 @@ export function matchesComparison(value: unknown, comparison: Comparison): boole
         if (isNull || compare(value, operand) > 0) return false;
         break;
       case "_like":
-        if (isNull || !likeToRegExp(String(operand), "s").test(String(value))) return false;
+        if (isNull || !likeMatch(String(value), String(operand))) return false;
         break;
       case "_ilike":
-        if (isNull || !likeToRegExp(String(operand), "is").test(String(value))) return false;
+        if (isNull || !likeMatch(String(value), String(operand), { caseInsensitive: true })) return false;
         break;
     }
   }

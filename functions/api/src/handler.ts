@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { type Actor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
+import { admitRequest, RateLimitedError, settleReads, withRequestLimits } from "#core/limits/index.js";
 import { requestInfoOf, withRequest } from "#core/request-context.js";
 import { Authenticator } from "./auth.js";
 import { createApi, logUnexpected } from "./yoga.js";
@@ -163,6 +164,29 @@ async function executeJson(
   return json(200, result);
 }
 
+/** HTTP 429 with Retry-After: the Prefect 1.4.1 client's urllib3 Retry re-sends after that long. */
+function rateLimited(
+  result: APIGatewayProxyStructuredResultV2,
+  seconds: number,
+): APIGatewayProxyStructuredResultV2 {
+  return { ...result, statusCode: 429, headers: { ...result.headers, "retry-after": String(seconds) } };
+}
+
+/** Runs one request under its workspace's read budget; a request a rate limit refused becomes a 429. */
+async function limited(
+  actor: Actor,
+  run: () => Promise<APIGatewayProxyStructuredResultV2>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const { result, state } = withRequestLimits(run);
+  let response: APIGatewayProxyStructuredResultV2;
+  try {
+    response = await result;
+  } finally {
+    if (actor.type === "tenant") settleReads(actor.tenantId, state.reads);
+  }
+  return state.retryAfterSeconds === undefined ? response : rateLimited(response, state.retryAfterSeconds);
+}
+
 function lowerCaseHeaders(headers: APIGatewayProxyEventV2["headers"]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
@@ -204,13 +228,22 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
     // An uncached key while DynamoDB is down is retryable (503), not a 500.
     return failureResult(error);
   }
+  // Each workspace has its own buckets; callers without a key share one ("anonymous").
+  if (actor.type === "tenant" || actor.type === "anonymous") {
+    try {
+      admitRequest(actor.type === "tenant" ? actor.tenantId : "anonymous");
+    } catch (error) {
+      if (!(error instanceof RateLimitedError)) throw error;
+      return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
+    }
+  }
 
   if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
-      return withActor(actor, () => executeJson(api, params, headers));
+      return limited(actor, () => withActor(actor, () => executeJson(api, params, headers)));
     }
     // Anything else goes to yoga, with `variables` decoded.
     body = JSON.stringify(normalized.params);
@@ -223,10 +256,12 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
     headers: Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
   });
-  const response = await withActor(actor, () => api.fetch(request));
-  return {
-    statusCode: response.status,
-    headers: Object.fromEntries(response.headers.entries()),
-    body: await response.text(),
-  };
+  return limited(actor, async () => {
+    const response = await withActor(actor, () => api.fetch(request));
+    return {
+      statusCode: response.status,
+      headers: Object.fromEntries(response.headers.entries()),
+      body: await response.text(),
+    };
+  });
 }

@@ -2,8 +2,10 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { GraphQLError } from "graphql";
 import { createYoga } from "graphql-yoga";
 import { useActor } from "#core/actor.js";
+import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
 import { useRequest } from "#core/request-context.js";
+import { queryLimitPlugins } from "./armor.js";
 import { buildSchema } from "./schema/index.js";
 
 const logger = new Logger({ serviceName: "drover-api" });
@@ -76,5 +78,7 @@ export function createApi() {
     graphiql: { title: "Drover GraphQL API" },
     logging: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
+    // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path.
+    plugins: queryLimitPlugins(useConfig().limits),
   });
 }

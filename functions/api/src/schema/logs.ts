@@ -1,3 +1,5 @@
+import { useTenantId } from "#core/actor.js";
+import { admitLogLines } from "#core/limits/index.js";
 import * as Log from "#core/log/index.js";
 
 /**
@@ -29,6 +31,8 @@ export const logsTypeDefs = /* GraphQL */ `
 export const logsResolvers = {
   Mutation: {
     write_run_logs: async (_: unknown, { input }: { input: { logs: unknown[] } }) => {
+      // The workspace's log-lines budget, for the batch as a whole (RATE_LIMITED: nothing queued).
+      admitLogLines(useTenantId(), input.logs.length);
       await Log.write(input.logs);
       return { success: true, error: null };
     },

@@ -1,4 +1,4 @@
-import { type EntityModel, type FindArgs, find, model, type Row } from "#core/query/engine.js";
+import { type EntityModel, type FindArgs, find, loadById, type Row } from "#core/query/engine.js";
 import { MODELS } from "#core/query/models.js";
 
 /**
@@ -68,17 +68,17 @@ export const readTypeDefs = /* GraphQL */ `
   ${MODELS.map(entitySdl).join("\n")}
 `;
 
-type Resolver = (parent: Row, args: FindArgs) => unknown;
+type Resolver = (parent: Row, args: FindArgs, context: object) => unknown;
 
 function entityResolvers(m: EntityModel) {
   const fields: Record<string, Resolver> = {};
   for (const [name, rel] of Object.entries(m.relationships)) {
     if (rel.kind === "object") {
-      fields[name] = async (parent) => {
+      // Batched per request and tick: a list's rows share one BatchGetItem for their relation.
+      fields[name] = async (parent, _args, context) => {
         const id = parent[rel.column];
         if (typeof id !== "string") return null;
-        const [row] = await model(rel.target).byIds([id]);
-        return row ?? null;
+        return (await loadById(context, rel.target, id)) ?? null;
       };
     } else {
       fields[name] = (parent, args) =>

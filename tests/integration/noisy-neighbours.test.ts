@@ -1,0 +1,300 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ApiKey, asTenant, Workspace } from "#core/index.js";
+import { type LocalRuntime, startLocalRuntime } from "../../local/src/runtime.js";
+import {
+  type Api,
+  createProject,
+  createRun,
+  fails,
+  ok,
+  pipelineFlow,
+  prefectClient,
+  registerFlow,
+} from "../helpers/orchestration.js";
+import { uniquePrefix } from "../helpers/runtime.js";
+
+/**
+ * No tenant can stall another: query shape limits (depth, aliases, tokens, directives, cost) on
+ * both request paths, the read engine's per-request budget, linear `_like`, and per-workspace
+ * request and log-line rate limits (HTTP 429, Retry-After, RATE_LIMITED) while another
+ * workspace's reads keep succeeding. Behaviour only: timings are the benchmark's (bench/noisy.ts).
+ */
+let runtime: LocalRuntime;
+let owner: Api;
+let ownerKey: string;
+let flooder: Api;
+let flooderKey: string;
+let runId = "";
+let flooderRunId = "";
+
+const LIMITS = {
+  DROVER_RATE_LIMIT_RPS: "20",
+  DROVER_RATE_LIMIT_BURST: "100",
+  DROVER_LOG_LINES_PER_SECOND: "10",
+  DROVER_LOG_LINES_BURST: "100",
+  DROVER_MAX_READS_PER_REQUEST: "300",
+  DROVER_READ_UNITS_PER_SECOND: "100",
+  DROVER_READ_UNITS_BURST: "1000",
+};
+
+beforeAll(async () => {
+  runtime = await startLocalRuntime({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: undefined,
+    dynamoEndpoint: inject("dynamoEndpoint"),
+    namePrefix: uniquePrefix("noisy"),
+    schedulerIntervalMs: 60_000,
+    env: { ...process.env, ...LIMITS },
+  });
+  ownerKey = runtime.bootstrap.secret ?? "";
+  owner = prefectClient(runtime, ownerKey, runtime.bootstrap.workspace.id);
+  const other = await Workspace.create({ name: "Flooder" });
+  flooderKey = (await asTenant(other.id, () => ApiKey.create({ name: "flood" }))).secret;
+  flooder = prefectClient(runtime, flooderKey, other.id);
+
+  const flow = await registerFlow(owner, await createProject(owner, "p"), pipelineFlow("fan"));
+  runId = await createRun(owner, { flow_id: flow, parameters: { n: 1 }, flow_run_name: "a".repeat(64) });
+  const theirs = await registerFlow(flooder, await createProject(flooder, "p"), pipelineFlow("flood"));
+  flooderRunId = await createRun(flooder, { flow_id: theirs, parameters: { n: 1 } });
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+/** Posts through yoga's own path (a body with `extensions` skips the handler's fast path). */
+async function viaYoga(query: string, key = ownerKey) {
+  const response = await fetch(runtime.graphqlUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables: {}, extensions: {} }),
+  });
+  const body = (await response.json()) as {
+    data?: unknown;
+    errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  };
+  return { status: response.status, body };
+}
+
+function nest(depth: number): string {
+  // flow_run_by_pk → task_runs → flow_run → … → id: `depth` levels as graphql-armor counts them.
+  let inner = "id";
+  for (let level = depth - 2; level >= 1; level--)
+    inner = `${level % 2 === 1 ? "task_runs" : "flow_run"} { ${inner} }`;
+  return `query { flow_run_by_pk(id: "${runId}") { ${inner} } }`;
+}
+
+describe("query shape limits, on the fast path and on yoga's path", () => {
+  const cases: Array<[string, () => string, RegExp]> = [
+    ["a depth-12 fan-out", () => nest(12), /depth limit of 8 exceeded/],
+    [
+      "1,000 aliases of __schema",
+      () =>
+        `query { ${Array.from({ length: 1000 }, (_, i) => `s${i}: __schema { queryType { name } }`).join(" ")} }`,
+      /Token limit of 5000 exceeded/,
+    ],
+    [
+      "16 aliases of __schema",
+      () =>
+        `query { ${Array.from({ length: 16 }, (_, i) => `s${i}: __schema { queryType { name } }`).join(" ")} }`,
+      /Aliases limit of 15 exceeded/,
+    ],
+    [
+      "a selection nested 3,000 deep",
+      () => `query { ${"flow_run { ".repeat(3000)}id${" }".repeat(3000)} }`,
+      /Nesting limit of 64 exceeded/,
+    ],
+    [
+      "a where-clause nested 100 deep",
+      () => `query { flow_run(where: ${"{ _not: ".repeat(100)}{}${" }".repeat(100)}) { id } }`,
+      /Nesting limit of 64 exceeded/,
+    ],
+    [
+      "50 directives",
+      () =>
+        `query { auth_info { ${Array.from({ length: 50 }, () => "tenant_id @include(if: true)").join(" ")} } }`,
+      /Directives limit of 20 exceeded/,
+    ],
+    [
+      "a query costing more than 3000",
+      () =>
+        `query { flow_run { flow { project { flows { flow_runs { task_runs { ${"id ".repeat(300)}} } } } } } }`,
+      /Query Cost limit of 3000 exceeded/,
+    ],
+  ];
+
+  it.each(cases)("refuses %s with QUERY_TOO_COMPLEX naming the limit", async (_name, query, message) => {
+    const fast = await owner(query());
+    expect(fast.errors?.[0]?.extensions?.code, JSON.stringify(fast.errors)).toBe("QUERY_TOO_COMPLEX");
+    expect(fast.errors?.[0]?.message).toMatch(message);
+    expect(fast.data ?? null).toBeNull();
+    const yoga = await viaYoga(query());
+    expect(yoga.body.errors?.[0]?.extensions?.code, JSON.stringify(yoga.body.errors)).toBe(
+      "QUERY_TOO_COMPLEX",
+    );
+    expect(yoga.body.errors?.[0]?.message).toMatch(message);
+  });
+
+  it("allows one introspection and the flow runner's own read", async () => {
+    const schema = await ok<{ __schema: { types: unknown[] } }>(
+      owner,
+      "query { __schema { types { name } } }",
+    );
+    expect(schema.__schema.types.length).toBeGreaterThan(50);
+    const yoga = await viaYoga("query { __schema { queryType { name } } }");
+    expect(yoga.body.errors).toBeUndefined();
+    await ok(
+      owner,
+      `query { flow_run_by_pk(id: "${runId}") { task_runs { flow_run { flow { project { flows { tasks { slug } } } } } } } }`,
+    );
+    // The standard introspection query (GraphiQL's, the client's) is deeper than 8: depth skips __schema.
+    const { getIntrospectionQuery } = await import("graphql");
+    await ok(owner, getIntrospectionQuery());
+  });
+});
+
+describe("introspection policy", () => {
+  it("answers an anonymous __schema or __type with UNAUTHENTICATED, on both paths, and __typename still works", async () => {
+    const anonymous = async (query: string, extensions?: object) => {
+      const response = await fetch(runtime.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, ...(extensions ? { extensions } : {}) }),
+      });
+      return (await response.json()) as {
+        data?: unknown;
+        errors?: Array<{ extensions?: { code?: string } }>;
+      };
+    };
+    for (const extensions of [undefined, {}]) {
+      const schema = await anonymous("{ __schema { queryType { name } } }", extensions);
+      expect(schema.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+      expect(schema.data ?? null).toBeNull();
+      const type = await anonymous('{ __type(name: "flow_run") { name } }', extensions);
+      expect(type.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    }
+    expect(await anonymous("{ __typename }")).toEqual({ data: { __typename: "Query" } });
+    const keyed = await ok<{ __type: { name: string } }>(owner, '{ __type(name: "flow_run") { name } }');
+    expect(keyed.__type.name).toBe("flow_run");
+  });
+});
+
+describe("the read engine's per-request budget", () => {
+  it("reads a list's object relationships in one batch per level, so 35 task runs with task and run fit in 300 units", async () => {
+    // One GetItem per row would be 10 + 35 + 2 × 35 × 11 = 815 units; batched it is about 100.
+    const project = await createProject(owner, "wide");
+    const flow = await registerFlow(owner, project, pipelineFlow("wide", { extraTasks: 30 }));
+    const run = await createRun(owner, { flow_id: flow, parameters: { n: 1 } });
+    const read = await ok<{
+      flow_run_by_pk: { task_runs: Array<{ task: { slug: string }; flow_run: { id: string } }> };
+    }>(owner, `query { flow_run_by_pk(id: "${run}") { task_runs { task { slug } flow_run { id } } } }`);
+    const rows = read.flow_run_by_pk.task_runs;
+    expect(rows.length).toBe(35);
+    expect(new Set(rows.map((r) => r.task.slug)).size).toBe(35);
+    expect(rows.every((r) => r.flow_run.id === run)).toBe(true);
+  });
+
+  it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
+    // 5 task runs, each back to its run and out to 5 task runs again: 5^3 runs at depth 8.
+    const wide = await fails(
+      owner,
+      `query { flow_run_by_pk(id: "${runId}") { task_runs { flow_run { task_runs { flow_run { task_runs { flow_run { id } } } } } } } }`,
+    );
+    expect(wide.code).toBe("QUERY_TOO_COMPLEX");
+    expect(wide.message).toMatch(/reads more than 300 items/);
+    const narrow = await ok<{ flow_run_by_pk: { task_runs: unknown[] } }>(
+      owner,
+      `query { flow_run_by_pk(id: "${runId}") { task_runs { id task { slug } } } }`,
+    );
+    expect(narrow.flow_run_by_pk.task_runs.length).toBe(5);
+  });
+});
+
+describe("_like", () => {
+  it("answers the pathological pattern (linear matcher), with the right rows", async () => {
+    const none = await ok<{ flow_run: unknown[] }>(
+      owner,
+      `query { flow_run(where: { name: { _like: "%a%a%a%a%a%a%a%b" } }) { id } }`,
+    );
+    expect(none.flow_run).toEqual([]);
+    const hit = await ok<{ flow_run: Array<{ id: string }> }>(
+      owner,
+      `query { flow_run(where: { name: { _ilike: "%A%A%A%A%A%A%A%a" } }) { id } }`,
+    );
+    expect(hit.flow_run.map((r) => r.id)).toEqual([runId]);
+  });
+});
+
+describe("per-workspace rate limits", () => {
+  it("answers a flooding workspace with 429, Retry-After and RATE_LIMITED while another's reads succeed", async () => {
+    const flood = Array.from({ length: 300 }, () =>
+      fetch(runtime.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${flooderKey}` },
+        body: JSON.stringify({ query: "{ auth_info { tenant_id } }" }),
+      }),
+    );
+    const reads = Array.from({ length: 20 }, () =>
+      owner<{ flow_run_by_pk: { id: string } }>(`query { flow_run_by_pk(id: "${runId}") { id } }`),
+    );
+    const started = Date.now();
+    const [flooded, read] = await Promise.all([Promise.all(flood), Promise.all(reads)]);
+    const seconds = (Date.now() - started) / 1000;
+    for (const r of read) {
+      expect(r.status).toBe(200);
+      expect(r.errors).toBeUndefined();
+      expect(r.data?.flow_run_by_pk.id).toBe(runId);
+    }
+    const refused = flooded.filter((r) => r.status === 429);
+    const admitted = flooded.filter((r) => r.status === 200).length;
+    // The burst, plus what the bucket refilled (20/s) while the flood lasted.
+    expect(admitted).toBeGreaterThanOrEqual(100);
+    expect(admitted).toBeLessThanOrEqual(100 + Math.ceil(20 * seconds) + 1);
+    expect(refused.length).toBe(300 - admitted);
+    expect(refused.length).toBeGreaterThan(0);
+    const first = refused[0] as Response;
+    expect(Number(first.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const body = (await first.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]?.extensions.code).toBe("RATE_LIMITED");
+    expect(body.errors[0]?.message).toMatch(/more than 20 requests per second/);
+  });
+
+  it("refuses a workspace's log lines beyond its budget as a whole batch, with 429, and not another's", async () => {
+    const WRITE = "mutation($input: write_run_logs_input!) { write_run_logs(input: $input) { success } }";
+    const lines = (flowRunId: string, n: number) => ({
+      input: {
+        logs: Array.from({ length: n }, (_, i) => ({ flow_run_id: flowRunId, message: `line ${i}` })),
+      },
+    });
+    await ok(flooder, WRITE, lines(flooderRunId, 100));
+    const refused = await flooder(WRITE, lines(flooderRunId, 50));
+    expect(refused.status).toBe(429);
+    expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+    expect(refused.errors?.[0]?.message).toMatch(/10 log lines per second/);
+    await ok(owner, WRITE, lines(runId, 50));
+  });
+
+  it("refuses a workspace whose queries read more than its units per second, and not another", async () => {
+    // About 110 units each (6 storage calls, 30 rows, 2 batched lookups): the 1,000-unit burst
+    // lasts some 9 of them, then the workspace owes more than the 100 units/s refill pays back.
+    const query = `query { flow_run_by_pk(id: "${flooderRunId}") { task_runs { flow_run { task_runs { flow_run { id } } } } } }`;
+    const answers: Array<{ status: number; code: string | undefined; message: string | undefined }> = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await flooder(query);
+      answers.push({
+        status: res.status,
+        code: res.errors?.[0]?.extensions?.code,
+        message: res.errors?.[0]?.message,
+      });
+    }
+    const served = answers.filter((a) => a.status === 200 && a.code === undefined).length;
+    expect(served).toBeGreaterThanOrEqual(8);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length + served).toBe(20);
+    expect(refused[0]?.code).toBe("RATE_LIMITED");
+    expect(refused[0]?.message).toMatch(/read more than 100 units per second/);
+    await ok(owner, `query { flow_run_by_pk(id: "${runId}") { id task_runs { id } } }`);
+  });
+});
