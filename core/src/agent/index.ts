@@ -9,6 +9,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import { QueueGate } from "../schedule/overlap.js";
+import { formatIssues } from "../storable.js";
 import { AgentKeys } from "./keys.js";
 
 export type Agent = {
@@ -28,7 +29,7 @@ const registerInput = z.object({
   type: z.string().max(255).nullish(),
   name: z.string().max(255).nullish(),
   labels: z.array(z.string().min(1).max(255)).max(100).nullish(),
-  agent_config_id: z.string().nullish(),
+  agent_config_id: z.string().max(255).nullish(),
   core_version: z.string().max(64).nullish(),
 });
 
@@ -38,8 +39,7 @@ const registerInput = z.object({
  */
 export async function register(raw: z.input<typeof registerInput>): Promise<Agent> {
   const parsed = registerInput.safeParse(raw);
-  if (!parsed.success)
-    throw new ValidationError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  if (!parsed.success) throw new ValidationError(formatIssues(parsed.error));
   const t = useTenantId();
   const labels = [...new Set(parsed.data.labels ?? [])].sort();
   const id = deterministicId(

@@ -1,6 +1,7 @@
 import { gunzipSync } from "node:zlib";
 import * as z from "zod";
 import { ValidationError } from "../errors.js";
+import { DYNAMO_ATTRIBUTE_DEPTH, formatIssues, storable } from "../storable.js";
 
 /** Compressed serialized flows are stored as sent; this bounds one flow item well under 400 KB. */
 export const MAX_COMPRESSED_FLOW_BYTES = 300 * 1024;
@@ -52,21 +53,26 @@ export const serializedFlowSchema = z
     environment: z.record(z.string(), z.unknown()).nullish(),
     __version__: z.string().nullish(),
   })
-  .loose();
+  .loose()
+  // The flow's fields (parameters, run_config, storage, schedule...) and its tasks' are attributes
+  // of items: one level under the flow, so the flow may hold one level more than an attribute.
+  .superRefine(storable({ as: "native", maxDepth: DYNAMO_ATTRIBUTE_DEPTH + 1 }));
 
 export type SerializedFlow = z.infer<typeof serializedFlowSchema>;
 export type SerializedTask = z.infer<typeof taskSchema>;
 export type SerializedEdge = z.infer<typeof edgeSchema>;
 
 function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join(".") || "flow"}: ${i.message}`).join("; ");
+  return formatIssues(error, "serialized_flow");
 }
 
 /** Validates a flow as JSON (what `register_tasks`-era clients and our SDK send). */
 export function parseSerializedFlow(value: unknown): SerializedFlow {
   const parsed = serializedFlowSchema.safeParse(value);
   if (!parsed.success)
-    throw new ValidationError(`serialized_flow is not a Prefect flow: ${issues(parsed.error)}`);
+    throw new ValidationError(
+      `serialized_flow is not a Prefect flow or cannot be stored: ${issues(parsed.error)}`,
+    );
   const slugs = new Set<string>();
   for (const task of parsed.data.tasks) {
     if (slugs.has(task.slug))

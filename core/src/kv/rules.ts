@@ -1,4 +1,5 @@
 import { DroverError, ValidationError } from "../errors.js";
+import { assertStorable } from "../storable.js";
 
 /**
  * The limits of the key-value store, pure so they can be tested without a database.
@@ -51,6 +52,9 @@ export function validateKey(key: unknown): string {
 /** The stored form of a value (compact JSON), enforcing the size limit. */
 export function serializeValue(value: unknown): string {
   if (value === undefined) throw new ValidationError("A value is required (JSON; null is allowed).");
+  // Stored as JSON text: any finite number is fine; the depth is bounded before JSON.stringify
+  // (which recurses) sees it, and the size is counted on the way (no 10 MB string to measure).
+  assertStorable(value, "value", { as: "json" });
   const json = JSON.stringify(value);
   const bytes = Buffer.byteLength(json, "utf8");
   if (bytes > MAX_VALUE_BYTES) throw new ValueTooLargeError(bytes);

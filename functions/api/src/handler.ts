@@ -3,6 +3,7 @@ import { type Actor, withActor } from "#core/actor.js";
 import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
 import { Authenticator } from "./auth.js";
+import { queryTextProblem, searchParamsProblem } from "./request-shape.js";
 import { createApi } from "./yoga.js";
 
 // Built on first use and reused by every later invocation of this Lambda container.
@@ -57,6 +58,15 @@ function normalizeBody(
   return { params: request };
 }
 
+/**
+ * A parser's or validator's own error (a GraphQLError) is shown as it is; anything else they throw
+ * (a RangeError from a query nested too deep for the stack) is described, never shown.
+ */
+function knownError(error: unknown, step: string): GraphQLErrorLike {
+  if (error instanceof Error && error.name === "GraphQLError") return error as GraphQLErrorLike;
+  return { message: `The query could not be ${step}: it is nested too deeply or too large` };
+}
+
 function json(statusCode: number, payload: unknown): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode,
@@ -98,12 +108,17 @@ async function executeJson(
   };
   const { parse, validate, contextFactory, execute, schema } = api.getEnveloped({ request, params });
   let document: ReturnType<typeof parse>;
+  let invalid: GraphQLErrorLike[];
   try {
     document = parse(params.query as string);
   } catch (error) {
-    return json(200, { errors: [formatError(error as GraphQLErrorLike, "GRAPHQL_PARSE_FAILED")] });
+    return json(200, { errors: [formatError(knownError(error, "parsed"), "GRAPHQL_PARSE_FAILED")] });
   }
-  const invalid = validate(schema, document);
+  try {
+    invalid = validate(schema, document);
+  } catch (error) {
+    return json(200, { errors: [formatError(knownError(error, "validated"), "GRAPHQL_VALIDATION_FAILED")] });
+  }
   if (invalid.length > 0) {
     return json(200, {
       errors: invalid.map((e: GraphQLErrorLike) => formatError(e, "GRAPHQL_VALIDATION_FAILED")),
@@ -156,9 +171,34 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     throw error;
   }
 
-  if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
+  // What yoga would parse from a query string (GET) or a form body: checked here, answered 400.
+  const contentType = headers["content-type"] ?? "";
+  const searchProblem =
+    (event.rawQueryString ? searchParamsProblem(event.rawQueryString) : undefined) ??
+    (method === "POST" && body !== undefined && contentType.includes("application/x-www-form-urlencoded")
+      ? searchParamsProblem(body)
+      : undefined);
+  if (searchProblem) return errorResult(400, "BAD_REQUEST", searchProblem);
+  if (
+    method === "GET" &&
+    !new URLSearchParams(event.rawQueryString ?? "").get("query") &&
+    !(headers.accept ?? "").includes("text/html")
+  ) {
+    return errorResult(400, "BAD_REQUEST", 'A GET needs a "query" parameter (GraphiQL answers browsers)');
+  }
+
+  if (method === "POST" && body !== undefined && contentType.includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
+    if (typeof normalized.params.query !== "string" || normalized.params.query.trim() === "") {
+      return errorResult(
+        400,
+        "BAD_REQUEST",
+        'The request body needs a "query" string holding a GraphQL document',
+      );
+    }
+    const tooDeep = queryTextProblem(normalized.params.query);
+    if (tooDeep) return errorResult(400, "GRAPHQL_PARSE_FAILED", tooDeep);
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
       return withActor(actor, () => executeJson(api, params, headers));
