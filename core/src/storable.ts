@@ -92,8 +92,7 @@ export function storableIssue(value: unknown, options: StorableOptions): Storabl
         const entries = Object.entries(current as Record<string, unknown>);
         for (let i = entries.length - 1; i >= 0; i--) {
           const [key, child] = entries[i] as [string, unknown];
-          if (native && key === "")
-            return { path, message: "an object key is empty (DynamoDB cannot store it)" };
+          if (native && key === "") return { path, message: "an object key is empty (cannot be stored)" };
           bytes += Buffer.byteLength(key, "utf8") + 4;
           stack.push({ value: child, path: [...path, key], depth: depth + 1 });
         }

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { type Actor, withActor } from "#core/actor.js";
+import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
-import { Authenticator } from "./auth.js";
 import { queryTextProblem, searchParamsProblem } from "./request-shape.js";
 import { createApi } from "./yoga.js";
 
@@ -179,6 +179,13 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
       ? searchParamsProblem(body)
       : undefined);
   if (searchProblem) return errorResult(400, "BAD_REQUEST", searchProblem);
+  if (method === "POST" && !/json|graphql|x-www-form-urlencoded|multipart\/form-data/.test(contentType)) {
+    return errorResult(
+      400,
+      "BAD_REQUEST",
+      `Unsupported content type "${contentType.slice(0, 100)}": send application/json`,
+    );
+  }
   if (
     method === "GET" &&
     !new URLSearchParams(event.rawQueryString ?? "").get("query") &&
@@ -196,6 +203,10 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
         "BAD_REQUEST",
         'The request body needs a "query" string holding a GraphQL document',
       );
+    }
+    const operationName = normalized.params.operationName;
+    if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
+      return errorResult(400, "BAD_REQUEST", '"operationName" must be a string');
     }
     const tooDeep = queryTextProblem(normalized.params.query);
     if (tooDeep) return errorResult(400, "GRAPHQL_PARSE_FAILED", tooDeep);

@@ -1,10 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { type Actor, withActor } from "#core/actor.js";
+import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { DroverError, type ErrorCode } from "#core/errors.js";
 import * as KeyValue from "#core/kv/index.js";
-import { Authenticator } from "../../api/src/auth.js";
 
 /**
  * REST face of the key-value store, for scripts that do not speak GraphQL:
