@@ -61,7 +61,7 @@ export const MAX_STATE_BYTES = 64 * 1024;
 export function parseState(value: unknown): ParsedState {
   const parsed = serializedState.safeParse(value);
   if (!parsed.success) {
-    throw new ValidationError(`Invalid state: ${formatIssues(parsed.error, "state")}`);
+    throw new ValidationError(`Invalid state: ${formatIssues(parsed.error)}`);
   }
   const state = parsed.data;
   const bytes = Buffer.byteLength(JSON.stringify(state), "utf8");
