@@ -1,7 +1,7 @@
 import { gunzipSync } from "node:zlib";
 import * as z from "zod";
 import { ValidationError } from "../errors.js";
-import { DYNAMO_ATTRIBUTE_DEPTH, describePath, formatIssues, storable, storableIssue } from "../storable.js";
+import { DYNAMO_ATTRIBUTE_DEPTH, describePath, storable, storableIssue } from "../storable.js";
 
 /** Compressed serialized flows are stored as sent; this bounds one flow item well under 400 KB. */
 export const MAX_COMPRESSED_FLOW_BYTES = 300 * 1024;
@@ -82,16 +82,16 @@ export type SerializedTask = z.infer<typeof taskSchema>;
 export type SerializedEdge = z.infer<typeof edgeSchema>;
 
 function issues(error: z.ZodError): string {
-  return formatIssues(error, "serialized_flow");
+  return error.issues
+    .map((i) => `${i.path.length > 0 ? describePath("", i.path) : "flow"}: ${i.message}`)
+    .join("; ");
 }
 
 /** Validates a flow as JSON (what `register_tasks`-era clients and our SDK send). */
 export function parseSerializedFlow(value: unknown): SerializedFlow {
   const parsed = serializedFlowSchema.safeParse(value);
   if (!parsed.success)
-    throw new ValidationError(
-      `serialized_flow is not a Prefect flow or cannot be stored: ${issues(parsed.error)}`,
-    );
+    throw new ValidationError(`serialized_flow is not a Prefect flow: ${issues(parsed.error)}`);
   const { parameters, environment, run_config, storage, schedule } = parsed.data;
   const stored = storableIssue(
     { parameters, environment, run_config, storage, schedule },
