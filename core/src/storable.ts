@@ -105,6 +105,17 @@ export function storableIssue(value: unknown, options: StorableOptions): Storabl
   return undefined;
 }
 
+/** DynamoDB's largest sort key; a partition key holds 2,048. No stored key part is longer. */
+export const MAX_KEY_BYTES = 1024;
+
+/**
+ * Whether a value a read pins (`_eq`, `_in`, a prefix) could be part of a stored key. One that
+ * could not matches nothing, and is not sent to DynamoDB (which refuses an oversized key value).
+ */
+export function couldBeKey(value: unknown): boolean {
+  return typeof value !== "string" || Buffer.byteLength(value, "utf8") <= MAX_KEY_BYTES;
+}
+
 /** `parameters.a.b[3]`: a field and a path inside its value, as messages name them. */
 export function describePath(field: string, path: ReadonlyArray<PropertyKey>): string {
   let out = field;

@@ -367,6 +367,32 @@ describe("the API under fuzzed input", () => {
     expect(cases).toBeGreaterThan(300);
   }, 120_000);
 
+  it("answers a read filtering any string column by a value longer than any key (_eq, _in, _like) without an internal error", async () => {
+    const schema = await ok<{ __schema: { types: FullType[] } }>(api, INTROSPECTION);
+    const types = new Map(schema.__schema.types.map((t) => [t.name, t]));
+    const long = "é".repeat(3_000);
+    const failures: string[] = [];
+    for (const field of types.get("Query")?.fields ?? []) {
+      const where = field.args.find((a) => a.name === "where");
+      if (!where) continue;
+      for (const column of types.get(unwrap(where.type).named)?.inputFields ?? []) {
+        const ops = types.get(unwrap(column.type).named)?.inputFields ?? [];
+        const eq = ops.find((o) => o.name === "_eq");
+        if (!eq || unwrap(eq.type).named !== "String") continue;
+        for (const op of ["_eq", "_in", "_like"].filter((name) => ops.some((o) => o.name === name))) {
+          const value = op === "_in" ? [long] : op === "_like" ? `${long}%` : long;
+          const query = `query($v: ${op === "_in" ? "[String!]" : "String"}) { ${field.name}(where: { ${column.name}: { ${op}: $v } }, limit: 1) { __typename } }`;
+          const wrong = mishandled(
+            await post(JSON.stringify({ query, variables: { v: value } })),
+            `${field.name} ${column.name} ${op}`,
+          );
+          if (wrong) failures.push(wrong);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
   it("answers malformed HTTP shapes with 400 BAD_REQUEST and a clear message", async () => {
     const q = encodeURIComponent("{ auth_info { tenant_id } }");
     const bad: Array<[string, () => Promise<Answer>]> = [
