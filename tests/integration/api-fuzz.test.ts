@@ -415,6 +415,24 @@ describe("the API under fuzzed input", () => {
         () => post('{"query": "{ auth_info { tenant_id } }", "operationName": 3}'),
       ],
       ["POST text/plain", () => post("{ auth_info { tenant_id } }", "text/plain")],
+      [
+        "POST extensions with variables nested 5,000 deep",
+        () =>
+          post(
+            `{"query": "query($a: JSON) { auth_info { tenant_id } }", "extensions": {}, "variables": {"a": ${RAW.__DEEP_LIST__}}}`,
+          ),
+      ],
+      [
+        "POST variables string nested 5,000 deep",
+        () =>
+          post(
+            JSON.stringify({
+              query: "query($a: JSON) { auth_info { tenant_id } }",
+              extensions: {},
+              variables: `{"a": ${RAW.__DEEP_MAP__}}`,
+            }),
+          ),
+      ],
       ["POST unknown content type", () => post("<xml/>", "application/xml")],
     ];
     for (const [what, send] of bad) {

@@ -215,7 +215,12 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
       return withActor(actor, () => executeJson(api, params, headers));
     }
     // Anything else goes to yoga, with `variables` decoded.
-    body = JSON.stringify(normalized.params);
+    try {
+      body = JSON.stringify(normalized.params);
+    } catch {
+      // JSON.stringify recurses: a value nested thousands deep overflows the stack.
+      return errorResult(400, "BAD_REQUEST", "The request's JSON is nested too deeply");
+    }
   }
 
   const query = event.rawQueryString ? `?${event.rawQueryString}` : "";
