@@ -182,4 +182,40 @@ describe("key-value values nested 5,000 deep", () => {
     });
     expect(read.status).toBe(404);
   });
+
+  it("REST answers every malformed request with a 4xx and a code, never a 500", async () => {
+    const auth = { authorization: `Bearer ${runtime.bootstrap.secret}` };
+    const requests: Array<[string, string, string | undefined]> = [
+      ["PUT", "a", '{"value": 1, "expected_version": 1e300}'],
+      ["PUT", "a", '{"value": 1, "expected_version": 9007199254740993}'],
+      ["PUT", "a", '{"value": 1, "expected_version": -1}'],
+      ["PUT", "a", '{"value": 1e999}'],
+      ["PUT", "a", "[]"],
+      ["PUT", "a", "null"],
+      ["PUT", "a", "{not json"],
+      ["PUT", "a", `{"value": "${"x".repeat(20_000)}"}`],
+      ["PUT", encodeURIComponent("é".repeat(2_000)), '{"value": 1}'],
+      ["GET", `?prefix=${encodeURIComponent("é".repeat(1_000))}`, undefined],
+      ["GET", "?limit=99999999999999999999&offset=99999999999999999999", undefined],
+      ["GET", "?limit=-1", undefined],
+      ["DELETE", "%E0%A4%A", undefined],
+      ["POST", "a", '{"value": 1}'],
+    ];
+    for (const [method, path, body] of requests) {
+      const response = await fetch(`${runtime.url}/kv/${path}`, {
+        method,
+        headers: { ...auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await response.text();
+      expect(
+        response.status,
+        `${method} ${path.slice(0, 40)} ${body?.slice(0, 60)} → ${text.slice(0, 200)}`,
+      ).toBeLessThan(500);
+      if (response.status >= 400)
+        expect(JSON.parse(text)).toMatchObject({ error: { code: expect.any(String) } });
+    }
+    const read = await fetch(`${runtime.url}/kv/a`, { headers: auth });
+    expect(read.status).toBe(404);
+  });
 });

@@ -93,7 +93,7 @@ export function validateMaxPairs(maxPairs: unknown): number {
 
 export function validateExpectedVersion(version: unknown): number | undefined {
   if (version === undefined || version === null) return undefined;
-  if (typeof version !== "number" || !Number.isInteger(version) || version < 0) {
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
     throw new ValidationError(
       "expected_version must be a non-negative integer (0 = the key must not exist).",
     );
