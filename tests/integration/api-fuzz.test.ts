@@ -206,13 +206,11 @@ function wrongValues(type: TypeRef): unknown[] {
     values.push(
       nested(40, false),
       "__DEEP_LIST__",
-      "__DEEP_MAP__",
       { a: 1e300 },
       { a: "__BIG__" },
       { a: "__INF__" },
       { a: 1e-200 },
       { "": 1 },
-      { a: "NaN", b: "Infinity" },
       { a: "x".repeat(500_000) },
       { type: "Running", context: nested(30, false) },
     );
@@ -255,20 +253,31 @@ function setAt(target: Record<string, unknown>, path: string[], value: unknown):
   return copy;
 }
 
+/** JSON with every object's keys sorted, so equal items give equal text. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/** A hash of every item of the runtime's main and KV tables. */
 async function snapshot(): Promise<string> {
   const doc = createDocumentClient(runtime.config);
-  const hash = createHash("sha256");
-  for (const table of [runtime.config.tables.main, runtime.config.tables.kv]) {
+  const scan = async (table: string) => {
     const items: string[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const page = await doc.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) items.push(JSON.stringify(item, Object.keys(item).sort()));
+      for (const item of page.Items ?? []) items.push(canonical(item));
       start = page.LastEvaluatedKey;
     } while (start);
-    for (const item of items.sort()) hash.update(item);
-  }
-  return hash.digest("hex");
+    return items.sort();
+  };
+  const tables = await Promise.all([runtime.config.tables.main, runtime.config.tables.kv].map(scan));
+  return createHash("sha256").update(tables.flat().join("\n")).digest("hex");
 }
 
 type Answer = {
@@ -333,7 +342,14 @@ describe("the API under fuzzed input", () => {
     const random = rng(SEED);
     let cases = 0;
     const failures: string[] = [];
+    // The snapshot sees a change: a successful mutation changes it.
     let before = await snapshot();
+    await ok(
+      api,
+      `mutation { set_flow_run_name(input: { flow_run_id: "${ids.flow_run_id}", name: "renamed" }) { success } }`,
+    );
+    expect(await snapshot()).not.toBe(before);
+    before = await snapshot();
     for (const { root, field } of roots) {
       const declared = field.args.map((a) => `$${a.name}: ${typeText(a.type)}`).join(", ");
       const passed = field.args.map((a) => `${a.name}: $${a.name}`).join(", ");
@@ -343,7 +359,7 @@ describe("the API under fuzzed input", () => {
       const chosen = spotsOf(types, field.args).flatMap((spot) => {
         const values = wrongValues(spot.type);
         const json = ["JSON", "jsonb"].includes(unwrap(spot.type).named);
-        const sample = values.filter(() => json || random() < 0.15);
+        const sample = values.filter(() => json || random() < 0.1);
         return sample.map((value) => ({ spot, value }));
       });
       for (const { spot, value } of chosen) {
@@ -364,8 +380,8 @@ describe("the API under fuzzed input", () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(cases).toBeGreaterThan(300);
-  }, 120_000);
+    expect(cases).toBeGreaterThan(500);
+  }, 180_000);
 
   it("answers a read filtering any string column by a value longer than any key (_eq, _in, _like) without an internal error", async () => {
     const schema = await ok<{ __schema: { types: FullType[] } }>(api, INTROSPECTION);

@@ -3,7 +3,7 @@ import { type Actor, withActor } from "#core/actor.js";
 import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { DroverError } from "#core/errors.js";
-import { queryTextProblem, searchParamsProblem } from "./request-shape.js";
+import { httpShapeProblem, jsonParamsProblem } from "./request-shape.js";
 import { createApi } from "./yoga.js";
 
 // Built on first use and reused by every later invocation of this Lambda container.
@@ -171,45 +171,21 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     throw error;
   }
 
-  // What yoga would parse from a query string (GET) or a form body: checked here, answered 400.
   const contentType = headers["content-type"] ?? "";
-  const searchProblem =
-    (event.rawQueryString ? searchParamsProblem(event.rawQueryString) : undefined) ??
-    (method === "POST" && body !== undefined && contentType.includes("application/x-www-form-urlencoded")
-      ? searchParamsProblem(body)
-      : undefined);
-  if (searchProblem) return errorResult(400, "BAD_REQUEST", searchProblem);
-  if (method === "POST" && !/json|graphql|x-www-form-urlencoded|multipart\/form-data/.test(contentType)) {
-    return errorResult(
-      400,
-      "BAD_REQUEST",
-      `Unsupported content type "${contentType.slice(0, 100)}": send application/json`,
-    );
-  }
-  if (
-    method === "GET" &&
-    !new URLSearchParams(event.rawQueryString ?? "").get("query") &&
-    !(headers.accept ?? "").includes("text/html")
-  ) {
-    return errorResult(400, "BAD_REQUEST", 'A GET needs a "query" parameter (GraphiQL answers browsers)');
-  }
+  const shape = httpShapeProblem({
+    method,
+    rawQueryString: event.rawQueryString,
+    contentType,
+    accept: headers.accept ?? "",
+    body,
+  });
+  if (shape) return errorResult(shape.status, shape.code, shape.message);
 
   if (method === "POST" && body !== undefined && contentType.includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
-    if (typeof normalized.params.query !== "string" || normalized.params.query.trim() === "") {
-      return errorResult(
-        400,
-        "BAD_REQUEST",
-        'The request body needs a "query" string holding a GraphQL document',
-      );
-    }
-    const operationName = normalized.params.operationName;
-    if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
-      return errorResult(400, "BAD_REQUEST", '"operationName" must be a string');
-    }
-    const tooDeep = queryTextProblem(normalized.params.query);
-    if (tooDeep) return errorResult(400, "GRAPHQL_PARSE_FAILED", tooDeep);
+    const problem = jsonParamsProblem(normalized.params);
+    if (problem) return errorResult(problem.status, problem.code, problem.message);
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
       return withActor(actor, () => executeJson(api, params, headers));
