@@ -94,7 +94,7 @@ export class Api extends Construct {
       timeout: Duration.seconds(10),
       environment: {
         DROVER_KV_TABLE: tables.kv.tableName,
-        // REST callers authenticate with the API keys of the main table (functions/api/src/auth.ts).
+        // REST callers authenticate with the API keys of the main table (core/src/auth/authenticator.ts).
         DROVER_MAIN_TABLE: tables.main.tableName,
         ...this.sessionSecret.environment,
       },

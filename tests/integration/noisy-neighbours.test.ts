@@ -276,8 +276,8 @@ describe("per-workspace rate limits", () => {
   });
 
   it("refuses a workspace whose queries read more than its units per second, and not another", async () => {
-    // About 110 units each (6 storage calls, 30 rows, 2 batched lookups): the 1,000-unit burst
-    // lasts some 9 of them, then the workspace owes more than the 100 units/s refill pays back.
+    // About 110-140 units each (storage calls, 30 rows, batched lookups): the 1,000-unit burst
+    // lasts some 7-9 of them, then the workspace owes more than the 100 units/s refill pays back.
     const query = `query { flow_run_by_pk(id: "${flooderRunId}") { task_runs { flow_run { task_runs { flow_run { id } } } } } }`;
     const answers: Array<{ status: number; code: string | undefined; message: string | undefined }> = [];
     for (let i = 0; i < 20; i++) {
@@ -289,7 +289,9 @@ describe("per-workspace rate limits", () => {
       });
     }
     const served = answers.filter((a) => a.status === 200 && a.code === undefined).length;
-    expect(served).toBeGreaterThanOrEqual(8);
+    expect(served).toBeGreaterThanOrEqual(6);
+    // The burst is spent first: every refusal comes after the served ones began.
+    expect(answers[0]?.status).toBe(200);
     const refused = answers.filter((a) => a.status === 429);
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.length + served).toBe(20);

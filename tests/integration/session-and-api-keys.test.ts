@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signSessionToken } from "#core/auth/session-token.js";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
-import { signSessionToken } from "../../functions/api/src/session-token.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import { client, startTestRuntime } from "../helpers/runtime.js";
 

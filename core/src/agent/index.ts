@@ -10,6 +10,7 @@ import { agentTakes } from "../flow-run/keys.js";
 import * as ReadyIndex from "../flow-run/ready-index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import { QueueGate } from "../schedule/overlap.js";
+import { formatIssues } from "../storable.js";
 import { AgentKeys } from "./keys.js";
 
 export type Agent = {
@@ -29,7 +30,7 @@ const registerInput = z.object({
   type: z.string().max(255).nullish(),
   name: z.string().max(255).nullish(),
   labels: z.array(z.string().min(1).max(255)).max(100).nullish(),
-  agent_config_id: z.string().nullish(),
+  agent_config_id: z.string().max(255).nullish(),
   core_version: z.string().max(64).nullish(),
 });
 
@@ -39,8 +40,7 @@ const registerInput = z.object({
  */
 export async function register(raw: z.input<typeof registerInput>): Promise<Agent> {
   const parsed = registerInput.safeParse(raw);
-  if (!parsed.success)
-    throw new ValidationError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  if (!parsed.success) throw new ValidationError(formatIssues(parsed.error));
   const t = useTenantId();
   const labels = [...new Set(parsed.data.labels ?? [])].sort();
   const id = deterministicId(

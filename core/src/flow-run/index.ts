@@ -27,6 +27,7 @@ import {
   parseState,
   serverState,
 } from "../state/types.js";
+import { formatIssues, storable } from "../storable.js";
 import * as TaskRun from "../task-run/index.js";
 import { FlowRunKeys, watchFor } from "./keys.js";
 import { generateRunName } from "./names.js";
@@ -63,13 +64,18 @@ export type FlowRun = {
 };
 
 const labelsSchema = z.array(z.string().min(1).max(255)).max(100);
+/** Each JSON field of a run is an attribute of its item: bounded so the item stays under 400 KB. */
+export const MAX_RUN_FIELD_BYTES = 64 * 1024;
+const runJson = z
+  .record(z.string(), z.unknown())
+  .superRefine(storable({ as: "native", maxBytes: MAX_RUN_FIELD_BYTES }));
 const createInput = z.object({
-  flow_id: z.string().nullish(),
-  version_group_id: z.string().nullish(),
-  parameters: z.record(z.string(), z.unknown()).nullish(),
-  context: z.record(z.string(), z.unknown()).nullish(),
+  flow_id: z.string().max(255).nullish(),
+  version_group_id: z.string().max(255).nullish(),
+  parameters: runJson.nullish(),
+  context: runJson.nullish(),
   labels: labelsSchema.nullish(),
-  run_config: z.record(z.string(), z.unknown()).nullish(),
+  run_config: runJson.nullish(),
   scheduled_start_time: z.string().nullish(),
   idempotency_key: z.string().min(1).max(512).nullish(),
   flow_run_name: z.string().min(1).max(255).nullish(),
@@ -78,7 +84,7 @@ const createInput = z.object({
 export type CreateInput = z.input<typeof createInput>;
 
 function invalid(error: z.ZodError): ValidationError {
-  return new ValidationError(error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  return new ValidationError(formatIssues(error));
 }
 
 /** Which flow a create_flow_run targets: the given version, or the latest unarchived of a version group. */

@@ -7,6 +7,7 @@ import { stripStorage } from "../dynamo/keys.js";
 import { batchGet, queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
+import { formatIssues, storable } from "../storable.js";
 import { FlowKeys } from "./keys.js";
 
 /** Everything the versions of one flow share; its settings override each version's. */
@@ -201,23 +202,41 @@ export async function* listAll(): AsyncIterable<Record<string, unknown>> {
 }
 
 const labels = z.array(z.string().min(1).max(255)).max(100).nullable();
-const jsonObject = z.record(z.string(), z.unknown()).nullable();
+/** Each JSON field is an attribute of the group's item: bounded so the item stays under 400 KB. */
+export const MAX_GROUP_FIELD_BYTES = 64 * 1024;
+const jsonObject = z
+  .record(z.string(), z.unknown())
+  .superRefine(storable({ as: "native", maxBytes: MAX_GROUP_FIELD_BYTES }))
+  .nullable();
 
 const settable = {
   labels: (value: unknown) => parse(labels, value, "labels must be a list of strings (or null)"),
   default_parameters: (value: unknown) =>
-    parse(jsonObject, value, "default_parameters must be a JSON object (or null)"),
-  run_config: (value: unknown) => parse(jsonObject, value, "run_config must be a JSON object (or null)"),
+    parse(jsonObject, value, "default_parameters must be a JSON object (or null)", "parameters"),
+  run_config: (value: unknown) =>
+    parse(jsonObject, value, "run_config must be a JSON object (or null)", "run_config"),
   description: (value: unknown) =>
     parse(z.string().max(100_000).nullable(), value, "description must be a string"),
-  schedule: (value: unknown) => parse(jsonObject, value, "schedule must be a JSON object (or null)"),
+  schedule: (value: unknown) =>
+    parse(jsonObject, value, "schedule must be a JSON object (or null)", "schedule"),
   settings: (value: unknown) =>
-    parse(z.record(z.string(), z.unknown()), value, "settings must be a JSON object"),
+    parse(
+      z
+        .record(z.string(), z.unknown())
+        .superRefine(storable({ as: "native", maxBytes: MAX_GROUP_FIELD_BYTES })),
+      value,
+      "settings must be a JSON object",
+      "settings",
+    ),
 } as const;
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, message: string): T {
+/** A value of the wrong shape gets `message`; one of the right shape that cannot be stored, its path. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, message: string, field = ""): T {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ValidationError(message);
+  if (!parsed.success) {
+    const custom = parsed.error.issues.some((i) => i.code === "custom");
+    throw new ValidationError(custom ? formatIssues(parsed.error, field) : message);
+  }
   return parsed.data;
 }
 

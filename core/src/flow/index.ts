@@ -10,6 +10,7 @@ import { DroverError, NotFoundError, RetryableError, ValidationError } from "../
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import * as Project from "../project/index.js";
 import * as Schedule from "../schedule/index.js";
+import { formatIssues } from "../storable.js";
 import * as FlowGroup from "./group.js";
 import { FlowKeys } from "./keys.js";
 import {
@@ -18,6 +19,8 @@ import {
   parseSerializedFlow,
   type SerializedFlow,
   type SerializedTask,
+  slugSchema,
+  storableTask,
 } from "./serialized.js";
 
 export type Flow = {
@@ -386,9 +389,11 @@ function taskItem(t: string, flowId: string, task: SerializedTask, mapped: boole
 export async function registerTasks(flowId: string, tasks: unknown[]): Promise<void> {
   const flow = await requireFlow(flowId);
   if (tasks.length > 500) throw new ValidationError("register_tasks accepts at most 500 tasks per call");
-  const parsed = z.array(z.object({ slug: z.string().min(1) }).loose()).safeParse(tasks);
+  const parsed = z.array(z.object({ slug: slugSchema }).loose().superRefine(storableTask)).safeParse(tasks);
   if (!parsed.success)
-    throw new ValidationError("serialized_tasks must be a list of serialized Prefect tasks with a slug");
+    throw new ValidationError(
+      `serialized_tasks must be a list of serialized Prefect tasks with a slug: ${formatIssues(parsed.error, "serialized_tasks")}`,
+    );
   const now = nowIso();
   await batchPut(
     parsed.data.map((task) => taskItem(flow.tenant_id, flow.id, task as SerializedTask, false, now)),
@@ -403,9 +408,9 @@ export async function registerEdges(flowId: string, edges: unknown[]): Promise<v
     .array(
       z
         .object({
-          upstream_task: z.object({ slug: z.string().min(1) }).loose(),
-          downstream_task: z.object({ slug: z.string().min(1) }).loose(),
-          key: z.string().nullish(),
+          upstream_task: z.object({ slug: slugSchema }).loose(),
+          downstream_task: z.object({ slug: slugSchema }).loose(),
+          key: z.string().max(1_000).nullish(),
           mapped: z.boolean().nullish(),
         })
         .loose(),

@@ -18,6 +18,7 @@ import { useDynamo } from "../dynamo/client.js";
 import { LimitExceededError, NotFoundError, RetryableError } from "../errors.js";
 import { isUuid, newId, nowIso } from "../ids.js";
 import { type BoolExp, matches, type OrderBy, paginate, pinnedValues, sortItems } from "../query/where.js";
+import { couldBeKey } from "../storable.js";
 import { KvKeys } from "./keys.js";
 import {
   DEFAULT_MAX_PAIRS,
@@ -453,6 +454,8 @@ function sortByKey<T extends Partial<KeyValue>>(pairs: T[]): T[] {
 
 async function listing(prefix: string): Promise<Array<Partial<KeyValue>>> {
   const items: Array<Partial<KeyValue>> = [];
+  // No stored key is that long (and DynamoDB refuses such a key condition): nothing matches.
+  if (!couldBeKey(prefix)) return items;
   let cursor: Record<string, unknown> | undefined;
   do {
     const page = await useDynamo().send(

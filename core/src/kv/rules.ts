@@ -1,4 +1,5 @@
 import { DroverError, ValidationError } from "../errors.js";
+import { assertStorable } from "../storable.js";
 
 /**
  * The limits of the key-value store, pure so they can be tested without a database.
@@ -51,6 +52,9 @@ export function validateKey(key: unknown): string {
 /** The stored form of a value (compact JSON), enforcing the size limit. */
 export function serializeValue(value: unknown): string {
   if (value === undefined) throw new ValidationError("A value is required (JSON; null is allowed).");
+  // Stored as JSON text: any finite number is fine; the depth is bounded before JSON.stringify
+  // (which recurses) sees it, and the size is counted on the way (no 10 MB string to measure).
+  assertStorable(value, "value", { as: "json" });
   const json = JSON.stringify(value);
   const bytes = Buffer.byteLength(json, "utf8");
   if (bytes > MAX_VALUE_BYTES) throw new ValueTooLargeError(bytes);
@@ -89,7 +93,7 @@ export function validateMaxPairs(maxPairs: unknown): number {
 
 export function validateExpectedVersion(version: unknown): number | undefined {
   if (version === undefined || version === null) return undefined;
-  if (typeof version !== "number" || !Number.isInteger(version) || version < 0) {
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
     throw new ValidationError(
       "expected_version must be a non-negative integer (0 = the key must not exist).",
     );

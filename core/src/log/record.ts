@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { deterministicId, isUuid } from "../ids.js";
+import { describePath, storableIssue } from "../storable.js";
 
 /**
  * One run log line: what the client sends (`LogInput`), and what is queued and stored
@@ -147,6 +148,13 @@ export function prepare(tenantId: string, inputs: unknown[], now: string): Prepa
       return;
     }
     const input = parsed.data;
+    // `info` is stored as a map of the line's item: whatever DynamoDB cannot hold is refused here,
+    // with the batch, rather than acknowledged and then failing in the consumer.
+    const unstorable = storableIssue(input.info, { as: "native" });
+    if (unstorable) {
+      errors.push(`${describePath(`${at}.info`, unstorable.path)}: ${unstorable.message}`);
+      return;
+    }
     const level = normalizeLevel(input.level);
     if (!level) errors.push(`${at}.level: "${input.level}" is not one of ${LEVELS.join(", ")}`);
     const timestamp = input.timestamp ? normalizeTimestamp(input.timestamp) : now;

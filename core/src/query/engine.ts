@@ -1,5 +1,6 @@
 import { ValidationError } from "../errors.js";
 import { chargeReads } from "../limits/index.js";
+import { couldBeKey } from "../storable.js";
 import {
   type BoolExp,
   type Comparison,
@@ -210,8 +211,13 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const pageSize = Math.min(1000, Math.max(10, wanted + 5));
   for (const index of m.indexes) {
     if (source) break;
-    const values = pinned(where, index.column, m);
-    if (!values) continue;
+    const given = pinned(where, index.column, m);
+    if (!given) continue;
+    const values = given.filter(couldBeKey);
+    if (values.length === 0) {
+      source = fromArray([]);
+      break;
+    }
     // Several values are read one after the other: only one value's rows come in the path's order.
     pathOrder = values.length === 1 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
     source = index.load(values, { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined });

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { DroverError, ValidationError } from "../errors.js";
+import { DYNAMO_ATTRIBUTE_DEPTH, formatIssues, storable } from "../storable.js";
 
 /**
  * Prefect 1 state classes and their families, as the client serializes them (`type`).
@@ -35,7 +36,9 @@ const serializedState = z
     start_time: z.string().nullish(),
     context: z.record(z.string(), z.unknown()).nullish(),
   })
-  .loose();
+  .loose()
+  // Stored as the run's `serialized_state` and inside its history list (list → entry → state).
+  .superRefine(storable({ as: "native", maxDepth: DYNAMO_ATTRIBUTE_DEPTH - 2 }));
 
 export type SerializedState = z.infer<typeof serializedState>;
 
@@ -58,9 +61,7 @@ export const MAX_STATE_BYTES = 64 * 1024;
 export function parseState(value: unknown): ParsedState {
   const parsed = serializedState.safeParse(value);
   if (!parsed.success) {
-    throw new ValidationError(
-      `Invalid state: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-    );
+    throw new ValidationError(`Invalid state: ${formatIssues(parsed.error)}`);
   }
   const state = parsed.data;
   const bytes = Buffer.byteLength(JSON.stringify(state), "utf8");

@@ -44,7 +44,9 @@ export function nestingDepth(source: string, limit = Number.POSITIVE_INFINITY): 
       while (i < source.length && source[i] !== "\n" && source[i] !== "\r") i++;
     } else if (c === '"') {
       if (source.startsWith('"""', i)) {
-        const end = source.indexOf('"""', i + 3);
+        // A block string ends at the first unescaped triple quote (escaped: backslash first).
+        let end = source.indexOf('"""', i + 3);
+        while (end !== -1 && source[end - 1] === "\\") end = source.indexOf('"""', end + 3);
         i = end === -1 ? source.length : end + 2;
       } else {
         for (i++; i < source.length && source[i] !== '"' && source[i] !== "\n"; i++)
@@ -66,7 +68,8 @@ function nestingLimitPlugin(limit: number): Plugin {
       const source = typeof params.source === "string" ? params.source : params.source.body;
       if (nestingDepth(source, limit) > limit) {
         throw new GraphQLError(`QUERY_TOO_COMPLEX: Nesting limit of ${limit} exceeded.`, {
-          extensions: { code: "QUERY_TOO_COMPLEX" },
+          // Refused before parsing: a 400 on yoga's path (GET), as its own parse errors are.
+          extensions: { code: "QUERY_TOO_COMPLEX", http: { status: 400 } },
         });
       }
     },

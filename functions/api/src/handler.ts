@@ -1,10 +1,11 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type Actor, withActor } from "#core/actor.js";
+import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
 import { admitRequest, RateLimitedError, settleReads, withRequestLimits } from "#core/limits/index.js";
 import { requestInfoOf, withRequest } from "#core/request-context.js";
-import { Authenticator } from "./auth.js";
+import { httpShapeProblem, jsonParamsProblem } from "./request-shape.js";
 import { createApi, logUnexpected } from "./yoga.js";
 
 // Built on first use and reused by every later invocation of this Lambda container.
@@ -94,6 +95,15 @@ function normalizeBody(
   return { params: request };
 }
 
+/**
+ * A parser's or validator's own error (a GraphQLError) is shown as it is; anything else they throw
+ * (a RangeError from a query nested too deep for the stack) is described, never shown.
+ */
+function knownError(error: unknown, step: string): GraphQLErrorLike {
+  if (error instanceof Error && error.name === "GraphQLError") return error as GraphQLErrorLike;
+  return { message: `The query could not be ${step}: it is nested too deeply or too large` };
+}
+
 function json(statusCode: number, payload: unknown): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode,
@@ -135,12 +145,17 @@ async function executeJson(
   };
   const { parse, validate, contextFactory, execute, schema } = api.getEnveloped({ request, params });
   let document: ReturnType<typeof parse>;
+  let invalid: GraphQLErrorLike[];
   try {
     document = parse(params.query as string);
   } catch (error) {
-    return json(200, { errors: [formatError(error as GraphQLErrorLike, "GRAPHQL_PARSE_FAILED")] });
+    return json(200, { errors: [formatError(knownError(error, "parsed"), "GRAPHQL_PARSE_FAILED")] });
   }
-  const invalid = validate(schema, document);
+  try {
+    invalid = validate(schema, document);
+  } catch (error) {
+    return json(200, { errors: [formatError(knownError(error, "validated"), "GRAPHQL_VALIDATION_FAILED")] });
+  }
   if (invalid.length > 0) {
     return json(200, {
       errors: invalid.map((e: GraphQLErrorLike) => formatError(e, "GRAPHQL_VALIDATION_FAILED")),
@@ -238,15 +253,32 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
     }
   }
 
-  if (method === "POST" && body !== undefined && (headers["content-type"] ?? "").includes("json")) {
+  const contentType = headers["content-type"] ?? "";
+  const shape = httpShapeProblem({
+    method,
+    rawQueryString: event.rawQueryString,
+    contentType,
+    accept: headers.accept ?? "",
+    body,
+  });
+  if (shape) return errorResult(shape.status, shape.code, shape.message);
+
+  if (method === "POST" && body !== undefined && contentType.includes("json")) {
     const normalized = normalizeBody(body);
     if ("error" in normalized) return normalized.error;
+    const problem = jsonParamsProblem(normalized.params);
+    if (problem) return errorResult(problem.status, problem.code, problem.message);
     if (typeof normalized.params.query === "string" && normalized.params.extensions === undefined) {
       const params = normalized.params;
       return limited(actor, () => withActor(actor, () => executeJson(api, params, headers)));
     }
     // Anything else goes to yoga, with `variables` decoded.
-    body = JSON.stringify(normalized.params);
+    try {
+      body = JSON.stringify(normalized.params);
+    } catch {
+      // JSON.stringify recurses: a value nested thousands deep overflows the stack.
+      return errorResult(400, "BAD_REQUEST", "The request's JSON is nested too deeply");
+    }
   }
 
   const query = event.rawQueryString ? `?${event.rawQueryString}` : "";

@@ -1,11 +1,11 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type Actor, useActor, withActor } from "#core/actor.js";
+import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError, type ErrorCode, RETRY_AFTER_SECONDS } from "#core/errors.js";
 import * as KeyValue from "#core/kv/index.js";
 import { type RequestInfo, requestInfoOf } from "#core/request-context.js";
-import { Authenticator } from "../../api/src/auth.js";
 
 /**
  * REST face of the key-value store, for scripts that do not speak GraphQL:

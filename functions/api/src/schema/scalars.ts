@@ -1,5 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
 import { isUuid } from "#core/ids.js";
+import { describePath, MAX_JSON_DEPTH, storableIssue } from "#core/storable.js";
 
 function badInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
@@ -40,7 +41,13 @@ const timestamptz = new GraphQLScalarType({
   },
 });
 
-function literalToJson(ast: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
+function literalToJson(
+  ast: ValueNode,
+  variables: Record<string, unknown> | null | undefined,
+  depth = 0,
+): unknown {
+  // The parser bounds a literal's depth already; this keeps the recursion bounded whatever it allows.
+  if (depth > MAX_JSON_DEPTH) throw badInput(`JSON is nested deeper than ${MAX_JSON_DEPTH} levels`);
   switch (ast.kind) {
     case Kind.STRING:
     case Kind.BOOLEAN:
@@ -51,9 +58,11 @@ function literalToJson(ast: ValueNode, variables: Record<string, unknown> | null
     case Kind.NULL:
       return null;
     case Kind.LIST:
-      return ast.values.map((v) => literalToJson(v, variables));
+      return ast.values.map((v) => literalToJson(v, variables, depth + 1));
     case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value, variables)]));
+      return Object.fromEntries(
+        ast.fields.map((f) => [f.name.value, literalToJson(f.value, variables, depth + 1)]),
+      );
     case Kind.VARIABLE:
       return variables?.[ast.name.value];
     case Kind.ENUM:
@@ -61,13 +70,28 @@ function literalToJson(ast: ValueNode, variables: Record<string, unknown> | null
   }
 }
 
+/**
+ * Any JSON value, checked once here for what every consumer needs: finite numbers and at most
+ * `MAX_JSON_DEPTH` levels (checked iteratively, so a value nested thousands deep is refused before
+ * any recursive code sees it). What each field's storage needs beyond that (DynamoDB's number range
+ * and nesting, sizes) is checked by core where the field is parsed (core/src/storable.ts).
+ */
+function parseJson(value: unknown): unknown {
+  const issue = storableIssue(value, { as: "json" });
+  if (issue) {
+    const where = issue.path.length > 0 ? `at ${describePath("", issue.path)}: ` : "";
+    throw badInput(`Invalid JSON value: ${where}${issue.message}`);
+  }
+  return value;
+}
+
 function jsonScalar(name: string) {
   return new GraphQLScalarType({
     name,
-    description: "Any JSON value, sent and returned as JSON (not as a string).",
+    description: `Any JSON value, sent and returned as JSON (not as a string); at most ${MAX_JSON_DEPTH} levels deep.`,
     serialize: (value) => value,
-    parseValue: (value) => value,
-    parseLiteral: (ast, variables) => literalToJson(ast, variables),
+    parseValue: parseJson,
+    parseLiteral: (ast, variables) => parseJson(literalToJson(ast, variables)),
   });
 }
 

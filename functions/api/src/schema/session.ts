@@ -1,12 +1,12 @@
-import { useConfig } from "#core/config.js";
-import { ApiKey, ForbiddenError, useActor, ValidationError } from "#core/index.js";
 import {
   isSessionToken,
   SESSION_DEFAULT_TTL_SECONDS,
   SESSION_MAX_TTL_SECONDS,
   SESSION_MIN_TTL_SECONDS,
   signSessionToken,
-} from "../session-token.js";
+} from "#core/auth/session-token.js";
+import { useConfig } from "#core/config.js";
+import { ApiKey, ForbiddenError, useActor, ValidationError } from "#core/index.js";
 
 export const sessionTypeDefs = /* GraphQL */ `
   input create_session_token_input {

@@ -1,5 +1,5 @@
 import { errors, jwtVerify, SignJWT } from "jose";
-import { UnauthenticatedError } from "#core/index.js";
+import { UnauthenticatedError } from "../errors.js";
 
 /**
  * The dashboard's session tokens: HS256 JWTs, signed with the configured session secret, that

@@ -1,7 +1,9 @@
-import { hashSecret, type Principal } from "#core/api-key/index.js";
-import { useConfig } from "#core/config.js";
-import { isUuid } from "#core/ids.js";
-import { type Actor, ApiKey, asTenant, ForbiddenError, UnauthenticatedError } from "#core/index.js";
+import { type Actor, asTenant } from "../actor.js";
+import type { Principal } from "../api-key/index.js";
+import * as ApiKey from "../api-key/index.js";
+import { useConfig } from "../config.js";
+import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { isUuid } from "../ids.js";
 import { isSessionToken, verifySessionToken } from "./session-token.js";
 
 /**
@@ -37,7 +39,7 @@ export class Authenticator {
   }
 
   private async principal(secret: string): Promise<Principal> {
-    return this.cached(hashSecret(secret), () => ApiKey.authenticate(secret));
+    return this.cached(ApiKey.hashSecret(secret), () => ApiKey.authenticate(secret));
   }
 
   private async sessionPrincipal(token: string): Promise<Principal> {
