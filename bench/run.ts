@@ -4,6 +4,7 @@ import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import type { Benchmark } from "./lib/types.js";
 import { logsBenchmark } from "./logs.js";
+import { memoryBenchmark } from "./memory.js";
 import { orchestrationBenchmark } from "./orchestration.js";
 import { schedulerBenchmark } from "./scheduler.js";
 import { sdkBenchmark } from "./sdk.js";
@@ -22,6 +23,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   webBenchmark,
   schedulerBenchmark,
   sdkBenchmark,
+  memoryBenchmark,
 ];
 
 process.exitCode = await runBenchmarks(BENCHMARKS, process.argv.slice(2));
