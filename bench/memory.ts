@@ -291,7 +291,7 @@ export const memoryBenchmark: Benchmark = {
           .map((c) => `${c.name} ${c.entries}/${c.maxEntries} ${mb(c.bytes)}/${mb(c.maxBytes)} MB`)
           .join(", ");
         context.log(
-          `  t=${(s.atMs / 1000).toFixed(0).padStart(4)} s  rss ${mb(s.rss).padStart(6)} MB  heap spaces ${mb(sum(s.spaces)).padStart(6)} MB (${bySpace(s.spaces)})  live after gc ${mb(s.heapUsed).padStart(6)} MB  external ${mb(s.external).padStart(5)} MB  queued msgs ${s.queued}  requests ${operations} (${errors} errors)${caches ? `  caches: ${caches}` : ""}`,
+          `  t=${(s.atMs / 1000).toFixed(0).padStart(4)} s  rss ${mb(s.rss).padStart(6)} MB  heap spaces ${mb(sum(s.spaces)).padStart(6)} MB (${bySpace(s.spaces)})  live after gc ${mb(s.heapUsed).padStart(6)} MB  external ${mb(s.external).padStart(5)} MB  queued msgs ${s.queued}  operations ${operations} (${errors} errors)${caches ? `  caches: ${caches}` : ""}`,
         );
       };
       await sample();
@@ -336,7 +336,7 @@ export const memoryBenchmark: Benchmark = {
       const verdict = `RSS peak ${mb(middle((s) => s.rss))} MB in the middle third, ${mb(last((s) => s.rss))} MB in the last: ${rssFlat ? "plateau" : "STILL RISING"}; heap after GC ${mb(middle((s) => s.heapUsed))} → ${mb(last((s) => s.heapUsed))} MB: ${heapFlat ? "plateau" : "STILL RISING"}`;
       context.log(`  ${verdict}`);
       const first = samples[0] as Sample;
-      const note = `${concurrency} clients, ${WORKSPACES} workspaces, ${(end.atMs / 1000).toFixed(0)} s; ${end.operations} requests (${(end.operations / (end.atMs / 1000)).toFixed(0)}/s), ${end.errors} errors`;
+      const note = `${concurrency} clients, ${WORKSPACES} workspaces, ${(end.atMs / 1000).toFixed(0)} s; ${end.operations} operations (${(end.operations / (end.atMs / 1000)).toFixed(0)}/s), ${end.errors} errors`;
       const figures: Figure[] = [
         { key: "memory.rss.start", label: "runtime RSS before the load", value: first.rss / MB, unit: "MB" },
         {
@@ -361,10 +361,10 @@ export const memoryBenchmark: Benchmark = {
           ...(heapFlat ? {} : { failure: "heap after GC still rising in the last third" }),
         },
         {
-          key: "memory.requests",
-          label: "mixed-load requests per second",
+          key: "memory.operations",
+          label: "mixed-load operations per second (a flow run's lifecycle counts as one)",
           value: end.operations / (end.atMs / 1000),
-          unit: "req/s",
+          unit: "ops/s",
           errors: end.errors,
         },
       ];

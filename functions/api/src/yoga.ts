@@ -54,7 +54,7 @@ export function maskError(error: unknown, message: string): Error {
  * (by yoga) in a WeakMap on the document, so they go when the document does.
  */
 export const DOCUMENT_CACHE = { maxEntries: 1024, maxBytes: 32 * 2 ** 20, ttlMs: 3_600_000 };
-export const PARSE_ERROR_CACHE = { maxEntries: 256, maxBytes: 4 * 2 ** 20, ttlMs: 3_600_000 };
+export const PARSE_ERROR_CACHE = { maxEntries: 256, maxBytes: 8 * 2 ** 20, ttlMs: 3_600_000 };
 const DOCUMENT_BYTES_PER_CHAR = 100;
 
 function parserAndValidationCache() {
@@ -64,11 +64,11 @@ function parserAndValidationCache() {
       ...DOCUMENT_CACHE,
       sizeOf: (_document, text) => stringBytes(text) + DOCUMENT_BYTES_PER_CHAR * text.length,
     }),
-    // A parse error keeps the text (its Source) and a message quoting part of it.
+    // A parse error keeps its parser, lexer and the tokens read so far: counted like a document.
     errorCache: boundedCache<string, NonNullable<unknown>>({
       name: "graphql.parse-errors",
       ...PARSE_ERROR_CACHE,
-      sizeOf: (_error, text) => 2 * stringBytes(text) + 1024,
+      sizeOf: (_error, text) => stringBytes(text) + DOCUMENT_BYTES_PER_CHAR * text.length + 1024,
     }),
     validationCache: true,
   };
