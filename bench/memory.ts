@@ -18,7 +18,7 @@ import { runWorkers } from "./lib/workers.js";
  *   string interpolation, or an attacker, sends), and a malformed query text, new every time;
  * - the same reads with fixed texts (flow runs, projects);
  * - a flow run created, set Running, a task run moved Running → Success, the flow run Success;
- * - `write_run_logs` of 20 lines on one of the workspace's runs;
+ * - `write_run_logs` of 20 lines (LOG_LINES) on one of the workspace's runs;
  * - `set_key_value` / `key_value` over 500 keys a workspace, and the REST face's GET;
  * - a request with an unknown API key (a new random one each time), and now and then a new API key
  *   created through the API and used at once, and a dashboard session token made and used.
@@ -26,7 +26,8 @@ import { runWorkers } from "./lib/workers.js";
  * /proc/<pid>/status, read first), then its heap after a full GC (the runtime runs with
  * --expose-gc: the live set, which a leak makes grow), the ingestion queue's depth (the local queue
  * lives in the runtime process) and the bounded caches' sizes. The run plateaus when the last
- * third's largest RSS is within 10% (and 16 MB) of the middle third's, and the heap after GC too.
+ * third's largest RSS is at most 5% (or 16 MB, whichever is more) above the middle third's, and the
+ * heap after GC too.
  */
 const DEFAULT_DURATION_MS = 10 * 60_000;
 const DEFAULT_CONCURRENCY = 64;
@@ -34,9 +35,15 @@ const WORKSPACES = 16;
 const KEYS_PER_WORKSPACE = 4;
 const RUNS_PER_WORKSPACE = 8;
 const KV_KEYS = 500;
-const LOG_LINES = 20;
+/**
+ * Lines per `write_run_logs` (DROVER_BENCH_MEMORY_LOG_LINES, default 20). Locally the ingestion
+ * queue lives in the runtime process: while the consumer stores fewer lines a second than the mix
+ * writes, its backlog (about 10 KB a 20-line message) grows the heap; fewer lines keep the
+ * consumer ahead, so what remains is the API's own memory.
+ */
+const LOG_LINES = Number(process.env.DROVER_BENCH_MEMORY_LOG_LINES ?? 20);
 /** Allowed growth of the last third's peak over the middle third's: relative, and at least this. */
-const PLATEAU_RATIO = 1.1;
+const PLATEAU_RATIO = 1.05;
 const PLATEAU_SLACK_BYTES = 16 * 2 ** 20;
 
 const Q = {
@@ -325,6 +332,7 @@ export const memoryBenchmark: Benchmark = {
       if (process.env.DROVER_BENCH_HEAP_SNAPSHOT) await runtime.memory("end");
       if (firstError) context.log(`  first error: ${firstError}`);
 
+      const first = samples[0] as Sample;
       const end = samples.at(-1) as Sample;
       const third = end.atMs / 3;
       const middle = (pick: (s: Sample) => number) => peak(samples, third, 2 * third, pick);
@@ -334,8 +342,11 @@ export const memoryBenchmark: Benchmark = {
       const rssFlat = flat((s) => s.rss);
       const heapFlat = flat((s) => s.heapUsed);
       const verdict = `RSS peak ${mb(middle((s) => s.rss))} MB in the middle third, ${mb(last((s) => s.rss))} MB in the last: ${rssFlat ? "plateau" : "STILL RISING"}; heap after GC ${mb(middle((s) => s.heapUsed))} → ${mb(last((s) => s.heapUsed))} MB: ${heapFlat ? "plateau" : "STILL RISING"}`;
-      context.log(`  ${verdict}`);
-      const first = samples[0] as Sample;
+      const backlog =
+        end.queued > first.queued + 100
+          ? `; the ingestion queue (in the runtime process locally) grew to ${end.queued} messages: the log consumer is slower than the writers`
+          : "";
+      context.log(`  ${verdict}${backlog}`);
       const note = `${concurrency} clients, ${WORKSPACES} workspaces, ${(end.atMs / 1000).toFixed(0)} s; ${end.operations} operations (${(end.operations / (end.atMs / 1000)).toFixed(0)}/s), ${end.errors} errors`;
       const figures: Figure[] = [
         { key: "memory.rss.start", label: "runtime RSS before the load", value: first.rss / MB, unit: "MB" },
@@ -350,7 +361,7 @@ export const memoryBenchmark: Benchmark = {
           label: "runtime RSS, largest in the last third",
           value: last((s) => s.rss) / MB,
           unit: "MB",
-          note: `${note}; ${verdict}`,
+          note: `${note}; ${verdict}${backlog}`,
           ...(rssFlat ? {} : { failure: "RSS still rising in the last third" }),
         },
         {
