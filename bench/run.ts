@@ -4,6 +4,7 @@ import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
 import { runBenchmarks } from "./lib/runner.js";
 import type { Benchmark } from "./lib/types.js";
 import { logsBenchmark } from "./logs.js";
+import { memoryBenchmark } from "./memory.js";
 import { noisyBenchmark } from "./noisy.js";
 import { orchestrationBenchmark } from "./orchestration.js";
 import { schedulerBenchmark } from "./scheduler.js";
@@ -23,6 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   webBenchmark,
   schedulerBenchmark,
   sdkBenchmark,
+  memoryBenchmark,
   noisyBenchmark,
 ];
 

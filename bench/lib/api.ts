@@ -1,15 +1,31 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { CacheStats } from "#core/cache.js";
 import { configure } from "#core/config.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import type { DynamoCounts } from "./dynamo-counter.js";
 import { httpRequest } from "./http.js";
 import type { BenchContext } from "./types.js";
 
+/** The runtime's memory as it reports it (bench/lib/runtime-process.ts). */
+export type RuntimeMemory = {
+  usage: NodeJS.MemoryUsage;
+  /** Bytes of each V8 heap space held in memory (new_space, old_space, code_space, ...), before the GC. */
+  spaces: Record<string, number>;
+  /** Whether a full GC ran first (the runtime was started with --expose-gc). */
+  afterGc: boolean;
+  caches: CacheStats[];
+  snapshot?: string;
+};
+
 /** The local runtime a benchmark drives, and the DynamoDB requests its code made. */
 export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
+  /** The runtime process's id (its RSS is in /proc/<pid>/status). */
+  pid: number;
   /** What the runtime asked of DynamoDB since the last call (counted inside the runtime). */
   counts(): Promise<DynamoCounts>;
+  /** The runtime's heap and caches, after a full GC if it runs with --expose-gc. */
+  memory(label?: string): Promise<RuntimeMemory>;
   stop(): Promise<void>;
 };
 
@@ -24,14 +40,20 @@ export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
 export async function startBenchRuntime(
   context: BenchContext,
   namePrefix: string,
-  options: { limits?: "off" | "configured" } = {},
+  options: { limits?: "off" | "configured"; nodeFlags?: string[]; env?: Record<string, string> } = {},
 ): Promise<BenchRuntime> {
   const dynamo = await context.environment.dynamo();
   const profileDir = process.env.DROVER_BENCH_CPU_PROFILE;
   const child = fork(fileURLToPath(new URL("./runtime-process.ts", import.meta.url)), [], {
-    execArgv: ["--import", "tsx", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])],
+    execArgv: [
+      "--import",
+      "tsx",
+      ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      ...(options.nodeFlags ?? []),
+    ],
     env: {
       ...process.env,
+      ...options.env,
       DROVER_BENCH_DYNAMO_ENDPOINT: dynamo.endpoint,
       DROVER_BENCH_NAME_PREFIX: namePrefix,
       // Throughput benchmarks drive one workspace as hard as the machine allows: its per-workspace
@@ -59,7 +81,13 @@ export async function startBenchRuntime(
     });
   });
   configure(described.config);
-  return { ...described, counts: () => askCounts(child), stop: () => stopChild(child) };
+  return {
+    ...described,
+    pid: child.pid ?? 0,
+    counts: () => askCounts(child),
+    memory: (label) => askMemory(child, label),
+    stop: () => stopChild(child),
+  };
 }
 
 let asked = 0;
@@ -73,6 +101,18 @@ function askCounts(child: ChildProcess): Promise<DynamoCounts> {
       resolve(message.counts);
     });
     child.send({ type: "counts", id });
+  });
+}
+
+function askMemory(child: ChildProcess, label: string | undefined): Promise<RuntimeMemory> {
+  const id = ++asked;
+  return new Promise((resolve) => {
+    child.on("message", function answer(message: { type: string; id?: number; memory?: RuntimeMemory }) {
+      if (message.type !== "memory" || message.id !== id || !message.memory) return;
+      child.off("message", answer);
+      resolve(message.memory);
+    });
+    child.send({ type: "memory", id, ...(label ? { label } : {}) });
   });
 }
 

@@ -16,6 +16,10 @@ export function parseArgs(args: readonly string[]): Parsed {
     const flag = /^--(duration|warmup|concurrency)=(\d+)$/.exec(arg);
     if (flag) {
       const value = Number(flag[2]);
+      parsed.options.given = [
+        ...(parsed.options.given ?? []),
+        flag[1] as "duration" | "warmup" | "concurrency",
+      ];
       if (flag[1] === "duration") parsed.options.durationMs = value;
       else if (flag[1] === "warmup") parsed.options.warmupMs = value;
       else parsed.options.concurrency = Math.max(1, value);

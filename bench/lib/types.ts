@@ -28,6 +28,8 @@ export type BenchOptions = {
   warmupMs: number;
   /** Workers of the "concurrent" variants. */
   concurrency: number;
+  /** The options given on the command line (a benchmark with defaults of its own keeps them otherwise). */
+  given?: Array<"duration" | "warmup" | "concurrency">;
 };
 
 /** What a benchmark gets from the runner; one context per `npm run bench`, shared by all benchmarks. */

@@ -1,10 +1,17 @@
 import { type Actor, asTenant } from "../actor.js";
 import type { Principal } from "../api-key/index.js";
 import * as ApiKey from "../api-key/index.js";
+import { boundedCache, stringBytes } from "../cache.js";
 import { useConfig } from "../config.js";
 import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { isUuid } from "../ids.js";
 import { isSessionToken, verifySessionToken } from "./session-token.js";
+
+/** Bounds of each Authenticator's cache of resolved credentials (about 250 bytes an entry). */
+export const AUTH_CACHE_MAX_ENTRIES = 10_000;
+export const AUTH_CACHE_MAX_BYTES = 4 * 2 ** 20;
+/** A principal: two UUID strings, a number and the object and cache slot around them. */
+const PRINCIPAL_BYTES = 2 * stringBytes("00000000-0000-0000-0000-000000000000") + 96;
 
 /**
  * Resolves request headers to an actor. Resolved keys are cached for at most `cacheMs` (a few
@@ -13,10 +20,25 @@ import { isSessionToken, verifySessionToken } from "./session-token.js";
  * token (a JWT naming its key), whose key is re-checked by id under the same cache rule.
  */
 export class Authenticator {
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
-  private static readonly MAX_ENTRIES = 10_000;
+  /**
+   * Resolved credentials (by key hash or session key id): at most AUTH_CACHE_MAX_ENTRIES entries
+   * and AUTH_CACHE_MAX_BYTES, least recently used first out, each for `cacheMs`. Refused
+   * credentials are never cached, so unknown keys cannot fill it.
+   */
+  private readonly cache;
 
-  constructor(private readonly cacheMs: number) {}
+  constructor(
+    private readonly cacheMs: number,
+    bounds: { maxEntries?: number; maxBytes?: number } = {},
+  ) {
+    this.cache = boundedCache<string, Principal>({
+      name: "auth.principals",
+      maxEntries: bounds.maxEntries ?? AUTH_CACHE_MAX_ENTRIES,
+      maxBytes: bounds.maxBytes ?? AUTH_CACHE_MAX_BYTES,
+      ttlMs: Math.max(1, cacheMs),
+      sizeOf: (_principal, id) => stringBytes(id) + PRINCIPAL_BYTES,
+    });
+  }
 
   async resolve(headers: Record<string, string | undefined>): Promise<Actor> {
     const authorization = headers.authorization;
@@ -58,20 +80,10 @@ export class Authenticator {
   }
 
   private async cached(id: string, resolve: () => Promise<Principal>): Promise<Principal> {
-    const now = Date.now();
     const cached = this.cache.get(id);
-    if (
-      cached &&
-      cached.until > now &&
-      (cached.principal.expiresAt === null || cached.principal.expiresAt > now)
-    ) {
-      return cached.principal;
-    }
+    if (cached && (cached.expiresAt === null || cached.expiresAt > Date.now())) return cached;
     const principal = await resolve();
-    if (this.cacheMs > 0) {
-      if (this.cache.size >= Authenticator.MAX_ENTRIES) this.cache.clear();
-      this.cache.set(id, { principal, until: now + this.cacheMs });
-    }
+    if (this.cacheMs > 0) this.cache.set(id, principal);
     return principal;
   }
 }

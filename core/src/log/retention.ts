@@ -1,5 +1,6 @@
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { useTenantId } from "../actor.js";
+import { boundedCache, stringBytes } from "../cache.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { ValidationError } from "../errors.js";
 import { LogKeys } from "./keys.js";
@@ -7,17 +8,24 @@ import { LogKeys } from "./keys.js";
 /** How long a workspace keeps run logs unless it says otherwise. */
 export const DEFAULT_RETENTION_DAYS = 30;
 const CACHE_MS = 60_000;
-const cache = new Map<string, { days: number; until: number }>();
+/** One entry per workspace that wrote logs in the last minute (tenant id → days). */
+const cache = boundedCache<string, number>({
+  name: "log.retention",
+  maxEntries: 10_000,
+  maxBytes: 2 * 2 ** 20,
+  ttlMs: CACHE_MS,
+  sizeOf: (_days, tenantId) => stringBytes(tenantId) + 64,
+});
 
 /** The current workspace's log retention in days (read at most once a minute per process). */
 export async function retentionDays(): Promise<number> {
   const t = useTenantId();
   const cached = cache.get(t);
-  if (cached && cached.until > Date.now()) return cached.days;
+  if (cached !== undefined) return cached;
   const result = await useDynamo().send(new GetCommand({ TableName: mainTable(), Key: LogKeys.settings(t) }));
   const stored = result.Item?.retention_days;
   const days = typeof stored === "number" && stored > 0 ? stored : DEFAULT_RETENTION_DAYS;
-  cache.set(t, { days, until: Date.now() + CACHE_MS });
+  cache.set(t, days);
   return days;
 }
 

@@ -3,6 +3,7 @@ import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import pLimit from "p-limit";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
+import { boundedCache, stringBytes } from "../cache.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
 import { batchGet, batchPut, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
@@ -260,12 +261,15 @@ function requireRunning(id: string, flowRunState: string | undefined): void {
  * remembers it (bounded; keyed by tenant) from every task run it reads or creates: the Running
  * check of a transition then reads only the flow run.
  */
-const OWNERS_MAX = 50_000;
-const owners = new Map<string, string>();
+const owners = boundedCache<string, string>({
+  name: "task-run.owners",
+  maxEntries: 50_000,
+  maxBytes: 16 * 2 ** 20,
+  sizeOf: (flowRunId, key) => stringBytes(key) + stringBytes(flowRunId) + 64,
+});
 
 function rememberOwner(item: Record<string, unknown>): void {
   if (typeof item.id !== "string" || typeof item.flow_run_id !== "string") return;
-  if (owners.size >= OWNERS_MAX) owners.clear();
   owners.set(`${String(item.tenant_id)}#${item.id}`, item.flow_run_id);
 }
 

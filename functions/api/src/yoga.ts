@@ -1,7 +1,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { GraphQLError } from "graphql";
+import { type DocumentNode, GraphQLError } from "graphql";
 import { createYoga } from "graphql-yoga";
 import { useActor } from "#core/actor.js";
+import { boundedCache, stringBytes } from "#core/cache.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
 import { useRequest } from "#core/request-context.js";
@@ -70,6 +71,35 @@ export function logUnexpected(message: string, error: unknown, extra: Record<str
   return request?.requestId;
 }
 
+/**
+ * yoga caches parsed documents (and parse errors) by query text, and validation results by
+ * document. Its default caches count entries only (1,024 for an hour), so 1,024 distinct large
+ * query texts could hold hundreds of MB: ours also bound the bytes. A parsed document takes about
+ * 100 bytes per character of its text (measured on graphql 16), so that is what an entry counts;
+ * a text whose document would not fit at all is parsed every time. Validation results are kept
+ * (by yoga) in a WeakMap on the document, so they go when the document does.
+ */
+export const DOCUMENT_CACHE = { maxEntries: 1024, maxBytes: 32 * 2 ** 20, ttlMs: 3_600_000 };
+export const PARSE_ERROR_CACHE = { maxEntries: 256, maxBytes: 8 * 2 ** 20, ttlMs: 3_600_000 };
+const DOCUMENT_BYTES_PER_CHAR = 100;
+
+function parserAndValidationCache() {
+  return {
+    documentCache: boundedCache<string, DocumentNode>({
+      name: "graphql.documents",
+      ...DOCUMENT_CACHE,
+      sizeOf: (_document, text) => stringBytes(text) + DOCUMENT_BYTES_PER_CHAR * text.length,
+    }),
+    // A parse error keeps its parser, lexer and the tokens read so far: counted like a document.
+    errorCache: boundedCache<string, NonNullable<unknown>>({
+      name: "graphql.parse-errors",
+      ...PARSE_ERROR_CACHE,
+      sizeOf: (_error, text) => stringBytes(text) + DOCUMENT_BYTES_PER_CHAR * text.length + 1024,
+    }),
+    validationCache: true,
+  };
+}
+
 export function createApi() {
   return createYoga({
     schema: buildSchema(),
@@ -80,5 +110,6 @@ export function createApi() {
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path.
     plugins: queryLimitPlugins(useConfig().limits),
+    parserAndValidationCache: parserAndValidationCache(),
   });
 }
