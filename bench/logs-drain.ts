@@ -5,6 +5,7 @@ import {
   burst,
   createRuns,
   killGroup,
+  queued,
   startRuntime,
   storageOf,
   storedCount,
@@ -31,14 +32,16 @@ try {
   const sent = burst({ url: child.graphqlUrl, runs, total: LINES, perCall: PER_CALL });
   const result = await sent;
   const ackSeconds = (performance.now() - started) / 1000;
-  storedAtAck = await storedCount(storage, tenant, runs);
-  let stored = storedAtAck;
+  // The consumer deletes a message only once its lines are written: an empty queue means every
+  // acknowledged line is stored. Polling the queue, not the table, keeps DynamoDB Local free for
+  // the consumer; the table is counted once at the end.
+  storedAtAck = result.acknowledged.size - (await queued(storage, dataDir)) * PER_CALL;
   const deadline = performance.now() + 600_000;
-  while (stored < result.acknowledged.size && performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    stored = await storedCount(storage, tenant, runs);
+  while ((await queued(storage, dataDir)) > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const storeSeconds = (performance.now() - started) / 1000;
+  const stored = await storedCount(storage, tenant, runs);
   console.log(
     JSON.stringify({
       lines: LINES,
@@ -48,7 +51,7 @@ try {
       refusals: Object.fromEntries(result.refusals),
       ackSeconds: +ackSeconds.toFixed(2),
       ackLinesPerSecond: Math.round(result.acknowledged.size / ackSeconds),
-      storedWhenLastAcknowledged: storedAtAck,
+      storedWhenLastAcknowledgedApprox: storedAtAck,
       stored,
       storeSeconds: +storeSeconds.toFixed(2),
       storedLinesPerSecond: Math.round(stored / storeSeconds),

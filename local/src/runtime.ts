@@ -19,7 +19,7 @@ import { startSqsPoller } from "./sqs-poller.js";
  * Concurrent batches of the local ingestion consumer (Lambda's event source mapping runs up to 5
  * on AWS, `ingestMaxConcurrency`): enough to keep DynamoDB Local busy while one batch waits.
  */
-const INGEST_POLLERS = 4;
+const INGEST_POLLERS = 2;
 
 /** How long a clean stop waits for requests in flight before closing their connections. */
 const HTTP_DRAIN_MS = 20_000;
