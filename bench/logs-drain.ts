@@ -16,7 +16,7 @@ import {
  * fresh data folder, WRITERS concurrent writers send LINES lines in write_run_logs calls of
  * PER_CALL, and the stored count is polled until every line is in DynamoDB Local.
  * Prints the acknowledge rate and the store rate (lines stored / s from the first write until the
- * last line is stored). Usage: `node --import tsx bench/logs-drain.ts [lines] [writers] [perCall]`.
+ * last line is stored). Usage: `npx tsx bench/logs-drain.ts [lines] [writers] [perCall]`.
  */
 const LINES = Number(process.argv[2] ?? 20_000);
 const WRITERS = Number(process.argv[3] ?? 4);
