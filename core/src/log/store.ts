@@ -50,7 +50,10 @@ type Entry = { record: LogRecord; item: Record<string, unknown>; bytes: number }
  * transaction, about 50 lines/s on a loaded disk, while one TransactWriteItems of 100 items is one
  * commit: there lines go 100 a transaction. (On AWS a transaction costs twice the write units.)
  */
-export async function storeEach(records: LogRecord[]): Promise<Rejected[]> {
+export async function storeEach(
+  records: LogRecord[],
+  options: { transactional?: boolean } = {},
+): Promise<Rejected[]> {
   const t = useTenantId();
   const days = await retentionDays();
   const rejected: Rejected[] = [];
@@ -69,7 +72,7 @@ export async function storeEach(records: LogRecord[]): Promise<Rejected[]> {
     // One write call refuses two requests for the same key.
     entries.set(`${item.pk}\u0000${item.sk}`, { record, item, bytes });
   }
-  const transactional = useConfig().dynamoEndpoint !== undefined;
+  const transactional = options.transactional ?? useConfig().dynamoEndpoint !== undefined;
   const chunks = transactional
     ? chunkBy([...entries.values()], TRANSACT_ITEMS, TRANSACT_BYTES)
     : chunkBy([...entries.values()], BATCH_WRITE_ITEMS, Number.POSITIVE_INFINITY);
