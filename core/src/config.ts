@@ -13,6 +13,7 @@ const schema = z.object({
   DROVER_KV_TABLE: z.string().default("drover-local-kv"),
   DROVER_LOGS_TABLE: z.string().default("drover-local-logs"),
   DROVER_INGEST_QUEUE_URL: z.string().optional(),
+  DROVER_INGEST_DLQ_URL: z.string().optional(),
   DROVER_EVENT_BUS_NAME: z.string().default("drover-local-events"),
   DROVER_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(2000),
   DROVER_MAX_BODY_BYTES: z.coerce
@@ -43,6 +44,8 @@ export type Config = {
   sqsEndpoint: string | undefined;
   tables: { main: string; kv: string; logs: string };
   ingestQueueUrl: string | undefined;
+  /** The ingestion queue's DLQ: the consumer parks lines DynamoDB refuses there, alone. */
+  ingestDlqUrl: string | undefined;
   eventBusName: string;
   /** How long the API may trust a resolved API key; bounded so a revoked key stops within seconds. */
   authCacheMs: number;
@@ -89,6 +92,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     sqsEndpoint: e.DROVER_SQS_ENDPOINT,
     tables: { main: e.DROVER_MAIN_TABLE, kv: e.DROVER_KV_TABLE, logs: e.DROVER_LOGS_TABLE },
     ingestQueueUrl: e.DROVER_INGEST_QUEUE_URL,
+    ingestDlqUrl: e.DROVER_INGEST_DLQ_URL,
     eventBusName: e.DROVER_EVENT_BUS_NAME,
     authCacheMs: e.DROVER_AUTH_CACHE_MS,
     maxBodyBytes: e.DROVER_MAX_BODY_BYTES,

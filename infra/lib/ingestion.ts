@@ -53,8 +53,11 @@ export class Ingestion extends Construct {
         DROVER_MAIN_TABLE: tables.main.tableName,
         DROVER_LOGS_TABLE: tables.logs.tableName,
         DROVER_INGEST_QUEUE_URL: this.queue.queueUrl,
+        // Lines DynamoDB refuses are parked here alone, so their siblings are stored.
+        DROVER_INGEST_DLQ_URL: this.deadLetterQueue.queueUrl,
       },
     });
+    this.deadLetterQueue.grantSendMessages(this.consumer.fn);
     grantTable(this.consumer.fn, tables.tables.logs, "append");
     grantTable(this.consumer.fn, tables.tables.main, "readWrite");
 

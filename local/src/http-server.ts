@@ -98,9 +98,43 @@ function tooLarge(limit: number): APIGatewayProxyStructuredResultV2 {
   };
 }
 
+/**
+ * The answer to a request that arrives once the runtime is stopping: nothing of it is done, and
+ * HTTP 503 is what the Prefect 1 client retries (with backoff) against the next runtime.
+ */
+function stopping(): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 503,
+    headers: { "content-type": "application/json; charset=utf-8", "retry-after": "2", connection: "close" },
+    body: JSON.stringify({
+      data: null,
+      errors: [
+        {
+          message: "Drover is stopping; nothing of this request was done: retry it",
+          extensions: { code: "API_ERROR" },
+        },
+      ],
+    }),
+  };
+}
+
+export type HttpApp = {
+  routes: Routes | undefined;
+  maxBodyBytes: number;
+  /** Set when the runtime begins to stop: new requests get 503 (retryable), nothing is done. */
+  stopping?: boolean;
+  /** Requests being answered right now (a clean stop waits for them). */
+  inFlight?: number;
+};
+
 /** node:http in front of the Lambda handlers, as API Gateway is in front of them on AWS. */
-export function createHttpServer(app: { routes: Routes | undefined; maxBodyBytes: number }): Server {
+export function createHttpServer(app: HttpApp): Server {
   return createServer(async (request, response) => {
+    if (app.stopping) return send(response, stopping());
+    app.inFlight = (app.inFlight ?? 0) + 1;
+    response.once("close", () => {
+      app.inFlight = (app.inFlight ?? 1) - 1;
+    });
     try {
       const url = new URL(request.url ?? "/", "http://localhost");
       const path = url.pathname;

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ApiKey, asTenant, DroverError, Workspace } from "#core/index.js";
 import { DEFAULT_SLUG } from "./bootstrap.js";
+import { formatDeadLetter, listDeadLetters, redriveDeadLetters, withDeadLetterQueues } from "./dlq.js";
 import { StartupError } from "./dynamodb-local.js";
 import { startLocalRuntime } from "./runtime.js";
 import { withStorage } from "./storage.js";
@@ -150,6 +151,35 @@ storageOptions(key.command("revoke <id>"))
     await withStorage({ dataDir: options.dataDir, aws: options.aws ?? false }, async () => {
       const revoked = await inWorkspace(options.workspace, () => ApiKey.revoke(id));
       console.log(`Revoked key ${revoked.id} (${revoked.name}).`);
+    });
+  });
+
+const dlq = program
+  .command("dlq")
+  .description("inspect and replay the ingestion dead-letter queue (messages the consumer could not store)");
+function queueOptions(command: Command): Command {
+  return command
+    .option("--data-dir <dir>", "local data folder (env DROVER_DATA_DIR)", defaultDataDir)
+    .option(
+      "--aws",
+      "use the deployed stack's queues (DROVER_INGEST_QUEUE_URL, DROVER_INGEST_DLQ_URL) instead of local data",
+    );
+}
+queueOptions(dlq.command("list"))
+  .description("list parked messages: id, kind, tenant, receives, size, first error")
+  .action(async (options: StorageOptions) => {
+    await withDeadLetterQueues({ dataDir: options.dataDir, aws: options.aws ?? false }, async (queues) => {
+      const letters = await listDeadLetters(queues);
+      for (const letter of letters) console.log(formatDeadLetter(letter));
+      console.log(`${letters.length} message${letters.length === 1 ? "" : "s"} in the DLQ.`);
+    });
+  });
+queueOptions(dlq.command("redrive"))
+  .description("move every parked message back to the ingestion queue (storing is idempotent)")
+  .action(async (options: StorageOptions) => {
+    await withDeadLetterQueues({ dataDir: options.dataDir, aws: options.aws ?? false }, async (queues) => {
+      const moved = await redriveDeadLetters(queues);
+      console.log(`Moved ${moved} message${moved === 1 ? "" : "s"} back to the ingestion queue.`);
     });
   });
 

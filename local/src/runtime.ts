@@ -10,10 +10,19 @@ import { handler as logsHandler } from "../../functions/logs/src/handler.js";
 import { handler as schedulerHandler } from "../../functions/scheduler/src/handler.js";
 import { type Bootstrap, bootstrapDefaultWorkspace, validateBootstrapKey } from "./bootstrap.js";
 import { type DynamoDbLocal, StartupError, type Supervision, startDynamoDbLocal } from "./dynamodb-local.js";
-import { createHttpServer, listen } from "./http-server.js";
+import { createHttpServer, type HttpApp, listen } from "./http-server.js";
 import { startQueues } from "./queues.js";
 import { startTimer } from "./scheduler-timer.js";
 import { startSqsPoller } from "./sqs-poller.js";
+
+/**
+ * Concurrent batches of the local ingestion consumer (Lambda's event source mapping runs up to 5
+ * on AWS, `ingestMaxConcurrency`): enough to keep DynamoDB Local busy while one batch waits.
+ */
+const INGEST_POLLERS = 2;
+
+/** How long a clean stop waits for requests in flight before closing their connections. */
+const HTTP_DRAIN_MS = 20_000;
 
 export type RuntimeOptions = {
   host: string;
@@ -108,21 +117,38 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
   }
 
   const stops: Array<() => Promise<void>> = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    stops.length = 0;
-  };
   // Bind the port first: a taken port fails at once, before anything else has started.
-  const app: Parameters<typeof createHttpServer>[0] = { routes: undefined, maxBodyBytes: 0 };
+  const app: HttpApp = { routes: undefined, maxBodyBytes: 0 };
   const server = createHttpServer(app);
   const port = await listen(server, options.host, options.port);
-  stops.push(
-    () =>
-      new Promise<void>((done) => {
-        server.close(() => done());
-        server.closeAllConnections();
-      }),
-  );
+  /**
+   * A clean stop, in the order that loses nothing acknowledged: refuse new requests (503, which
+   * the Prefect client retries) and let the ones in flight finish, so every write it acknowledged
+   * is on the queue; then the rest in reverse start order (the consumer finishes its current batch
+   * and stops, then the durable queues, DynamoDB Local). What is still queued is consumed on the
+   * next start.
+   */
+  const stopHttp = async () => {
+    app.stopping = true;
+    const closed = new Promise<void>((done) => server.close(() => done()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + HTTP_DRAIN_MS;
+    while ((app.inFlight ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      server.closeIdleConnections();
+    }
+    server.closeAllConnections();
+    await closed;
+  };
+  let stopped: Promise<void> | undefined;
+  const stopAll = () => {
+    stopped ??= (async () => {
+      await stopHttp().catch(() => {});
+      for (const stop of stops.reverse()) await stop().catch(() => {});
+      stops.length = 0;
+    })();
+    return stopped;
+  };
   const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   try {
     const prefix = options.namePrefix ?? "drover-local";
@@ -145,7 +171,13 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
         });
     const dynamo = dynamoDbLocal ?? { endpoint: options.dynamoEndpoint as string, stop: async () => {} };
     stops.push(dynamo.stop);
-    const queues = await startQueues({ prefix, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
+    // The ingestion queue persists with the data folder (SQLite under <data>/sqs), so a line
+    // acknowledged by write_run_logs survives a crash; --in-memory keeps it in memory.
+    const queues = await startQueues({
+      prefix,
+      dataDir: dataDir ? join(dataDir, "sqs") : undefined,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    });
     stops.push(queues.stop);
 
     const env = options.env ?? process.env;
@@ -156,6 +188,7 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
       DROVER_SQS_ENDPOINT: queues.endpoint,
       DROVER_INGEST_QUEUE_URL: queues.ingestQueueUrl,
+      DROVER_INGEST_DLQ_URL: queues.ingestDlqUrl,
       DROVER_MAIN_TABLE: `${prefix}-main`,
       DROVER_KV_TABLE: `${prefix}-kv`,
       DROVER_LOGS_TABLE: `${prefix}-logs`,
@@ -174,6 +207,7 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       queueArn: queues.ingestQueueArn,
       region: config.region,
       handler: logsHandler,
+      pollers: INGEST_POLLERS,
       onError: (error) => log(`ingestion consumer error: ${String(error)}`),
     });
     stops.push(async () => {

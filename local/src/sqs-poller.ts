@@ -34,6 +34,11 @@ export function toSqsRecord(message: Message, queueArn: string, region: string):
  * with an SQS event, delete the messages that did not fail (`batchItemFailures`); failed ones
  * become visible again after the visibility timeout and go to the DLQ after maxReceiveCount.
  * A handler that throws fails the whole batch, as on AWS.
+ *
+ * `pollers` loops run at once, as the event source mapping scales its concurrent batches with
+ * the backlog: a loop that received messages asks again at once; only an empty queue waits (a
+ * long poll of `waitSeconds`). `stop()` lets each loop finish its current batch (its receive,
+ * the handler and the deletes), so a clean stop strands no message in flight.
  */
 export function startSqsPoller(options: {
   client: SQSClient;
@@ -43,11 +48,11 @@ export function startSqsPoller(options: {
   handler: SqsHandler;
   batchSize?: number;
   waitSeconds?: number;
+  pollers?: number;
   onError?: (error: unknown) => void;
 }): { stop: () => Promise<void> } {
   let running = true;
-  const controller = new AbortController();
-  const loop = (async () => {
+  const poll = async () => {
     while (running) {
       try {
         const received = await options.client.send(
@@ -57,7 +62,6 @@ export function startSqsPoller(options: {
             WaitTimeSeconds: options.waitSeconds ?? 1,
             MessageSystemAttributeNames: ["All"],
           }),
-          { abortSignal: controller.signal },
         );
         const messages = received.Messages ?? [];
         if (messages.length === 0) continue;
@@ -87,12 +91,12 @@ export function startSqsPoller(options: {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
-  })();
+  };
+  const loops = Array.from({ length: Math.max(1, options.pollers ?? 1) }, () => poll());
   return {
     stop: async () => {
       running = false;
-      controller.abort();
-      await loop;
+      await Promise.all(loops);
     },
   };
 }

@@ -147,6 +147,18 @@ describe("least privilege", () => {
     expect(sorted(consumer.get(main) ?? [])).toEqual(READ_WRITE);
   });
 
+  test("the logs consumer may send to the DLQ (it parks unstorable lines there alone, named by its environment)", () => {
+    const { ingestion } = synth.stack;
+    const dlq = logicalId(ingestion.deadLetterQueue);
+    const statements = roleStatements(synth.template, ids().roles.logs);
+    expect(
+      statements.some((s) => actions(s).includes("sqs:SendMessage") && referencedIds(s.Resource).has(dlq)),
+    ).toBe(true);
+    const fn = resources(synth.template, "AWS::Lambda::Function")[logicalId(ingestion.consumer.fn)];
+    const environment = fn?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined;
+    expect(environment?.Variables?.DROVER_INGEST_DLQ_URL).toEqual({ Ref: dlq });
+  });
+
   test("indexes are queried by their exact ARNs, never through index/*", () => {
     const statement = roleStatements(synth.template, ids().roles.scheduler).find(
       (s) => JSON.stringify(s.Resource).includes("/index/") && actions(s).includes("dynamodb:Query"),

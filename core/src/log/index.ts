@@ -6,11 +6,12 @@ import { enqueue } from "./queue.js";
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, prepare } from "./record.js";
 import { checkRuns } from "./runs.js";
 
+export { DEAD_LETTER_ERROR, DEAD_LETTER_SOURCE, deadLetter } from "./dead-letter.js";
 export { type LogMessage, logMessage } from "./message.js";
 export { LOG_ORDERS, ofFlowRun, ofTaskRun, timeWindow } from "./read.js";
-export { LEVELS, type LogInput, type LogRecord } from "./record.js";
+export { LEVELS, type LogInput, type LogRecord, logRecord } from "./record.js";
 export { DEFAULT_RETENTION_DAYS, retentionDays, setRetentionDays } from "./retention.js";
-export { store } from "./store.js";
+export { type Rejected, store, storeEach } from "./store.js";
 
 const MAX_REPORTED_ERRORS = 10;
 

@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
+import { deadLetter } from "#core/log/dead-letter.js";
 import { handleLogMessage } from "./log-records.js";
 
 /**
@@ -33,16 +34,23 @@ export function registerRecordHandler(kind: string, handle: RecordHandler): void
 
 registerRecordHandler("log", handleLogMessage);
 
+/**
+ * A message no delivery can ever handle (not JSON, no kind, a kind nobody consumes) is parked on
+ * the DLQ at once with the reason, rather than failing maxReceiveCount times first.
+ */
 async function recordHandler(record: SQSRecord): Promise<void> {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
   } catch {
-    throw new Error(`message ${record.messageId} is not JSON`);
+    return deadLetter(record.body, "the message body is not JSON", record.messageId);
   }
-  const { kind } = envelope.parse(body);
-  const handle = recordHandlers.get(kind);
-  if (!handle) throw new Error(`message ${record.messageId} has unknown kind "${kind}"`);
+  const parsed = envelope.safeParse(body);
+  const handle = parsed.success ? recordHandlers.get(parsed.data.kind) : undefined;
+  if (!handle) {
+    const why = parsed.success ? `unknown kind "${parsed.data.kind}"` : "no kind";
+    return deadLetter(record.body, `the message has ${why}`, record.messageId);
+  }
   await handle(body, record);
 }
 
