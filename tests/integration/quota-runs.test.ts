@@ -209,6 +209,44 @@ describe("the scheduler under the stored-run quota", () => {
   });
 });
 
+describe("backfill_flow_group under the stored-run quota", () => {
+  const BACKFILL =
+    "mutation($input: backfill_flow_group_input!) { backfill_flow_group(input: $input) { flow_run_ids created existing } }";
+
+  it("stops at the quota with LIMIT_EXCEEDED saying how far it got; a repeat answers the runs it made", async () => {
+    const tenant = await workspace("H");
+    await createRun(tenant.api, { flow_id: tenant.flowId, parameters: { n: 1 } });
+    const project = await createProject(tenant.api, "backfilled");
+    const schedule = {
+      type: "Schedule",
+      clocks: [{ type: "CronClock", cron: "0 * * * *", parameter_defaults: { n: 1 } }],
+      __version__: "1.4.1",
+    };
+    const flowId = await registerFlow(tenant.api, project, { ...pipelineFlow("bf"), schedule });
+    const group = await ok<{ flow_by_pk: { flow_group_id: string } }>(
+      tenant.api,
+      `query { flow_by_pk(id: "${flowId}") { flow_group_id } }`,
+    );
+    const input = (start: string, end: string) => ({
+      input: { flow_group_id: group.flow_by_pk.flow_group_id, start, end },
+    });
+
+    // Four hourly runs asked for, room for two: two are created, then the quota stops the backfill.
+    const refused = await fails(tenant.api, BACKFILL, input("2020-01-01T00:30:00Z", "2020-01-01T04:30:00Z"));
+    expect(refused.code).toBe("LIMIT_EXCEEDED");
+    expect(refused.message).toContain("stopped after 2 of 4 runs (2 created)");
+    expect(await listed(tenant)).toHaveLength(QUOTA);
+
+    // At the quota, the runs that exist are still answered (the scheduler's idempotent creation).
+    const again = await ok<{
+      backfill_flow_group: { flow_run_ids: string[]; created: number; existing: number };
+    }>(tenant.api, BACKFILL, input("2020-01-01T00:30:00Z", "2020-01-01T02:30:00Z"));
+    expect(again.backfill_flow_group).toMatchObject({ created: 0, existing: 2 });
+    expect(await listed(tenant)).toHaveLength(QUOTA);
+    expect(await asTenant(tenant.id, () => storedRuns(tenant.id))).toBe(QUOTA);
+  });
+});
+
 describe("DROVER_MAX_STORED_RUNS", () => {
   it("defaults to 1,000,000; 0 and off turn the quota off; anything else is refused", () => {
     expect(parseConfig({}).limits.maxStoredRuns).toBe(1_000_000);
