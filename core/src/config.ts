@@ -35,6 +35,12 @@ const schema = z.object({
   DROVER_READ_UNITS_PER_SECOND: z.coerce.number().min(0).default(50_000),
   DROVER_READ_UNITS_BURST: z.coerce.number().int().min(1).default(100_000),
   DROVER_MAX_READS_PER_REQUEST: z.coerce.number().int().min(100).default(15_000),
+  // Flow runs a workspace may store (docs/tenant-limits.md, "Stored runs"); 0 or "off": no quota.
+  DROVER_MAX_STORED_RUNS: z
+    .union([z.literal("off").transform(() => 0), z.coerce.number().int().min(0)], {
+      error: 'must be a whole number of runs (0 or "off": no quota)',
+    })
+    .default(1_000_000),
 });
 
 export type Config = {
@@ -76,6 +82,8 @@ export type Limits = {
   maxQueryCost: number;
   /** Rows read plus storage calls the read engine may spend on one request (nested lists multiply). */
   maxReadsPerRequest: number;
+  /** Flow runs one workspace may store (0: no quota; runs are still counted). A soft quota, core/src/limits/quota.ts. */
+  maxStoredRuns: number;
 };
 
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -110,6 +118,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       maxQueryDirectives: e.DROVER_MAX_QUERY_DIRECTIVES,
       maxQueryCost: e.DROVER_MAX_QUERY_COST,
       maxReadsPerRequest: e.DROVER_MAX_READS_PER_REQUEST,
+      maxStoredRuns: e.DROVER_MAX_STORED_RUNS,
     },
   };
 }

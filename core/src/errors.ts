@@ -55,6 +55,10 @@ export class UniquenessError extends DroverError {
   }
 }
 
+/**
+ * A workspace holds as much of something as it may (key-value pairs, stored flow runs): not
+ * retryable as such (HTTP 200 with a GraphQL error; the Prefect client raises it, never retries).
+ */
 export class LimitExceededError extends DroverError {
   constructor(message: string) {
     super("LIMIT_EXCEEDED", message);

@@ -16,6 +16,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
+import { RunQuotaExceededError, releaseRun, reserveRun } from "../limits/quota.js";
 import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
 import { entryBytes, inlineEntry, PAGE_PREFIX, readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
@@ -265,14 +266,25 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   const id = input.idempotency_key ? idempotentRunId(t, flow.id, input.idempotency_key) : newId();
   if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
-  const now = nowIso();
-  const tasks = await Flow.tasksOf(flow.id);
-  const run = runItem(t, flow, id, spec, now, { taskRunsDeferred: false });
-  await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
-  if (input.idempotency_key) return { id, created: await putRunWithTaskRuns(run, id, tasks, now) };
-  // A random id names no run yet. Task runs first: once the run is visible (to agents too), its task runs exist.
-  await TaskRun.precreate(id, tasks, now);
-  return { id, created: await putRun(run) };
+  // Quota on stored runs (core/src/limits/quota.ts): room is reserved before anything is written
+  // and counted only if this call created the run (never for an idempotent twin).
+  const reservation = await reserveRun(t);
+  let created = false;
+  try {
+    const now = nowIso();
+    const tasks = await Flow.tasksOf(flow.id);
+    const run = runItem(t, flow, id, spec, now, { taskRunsDeferred: false });
+    await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
+    if (input.idempotency_key) created = await putRunWithTaskRuns(run, id, tasks, now);
+    else {
+      // A random id names no run yet. Task runs first: once the run is visible (to agents too), its task runs exist.
+      await TaskRun.precreate(id, tasks, now);
+      created = await putRun(run);
+    }
+  } finally {
+    await reservation.settle(created);
+  }
+  return { id, created };
 }
 
 /** Items of one TransactWriteItems (DynamoDB's limit), one of them the condition on the run. */
@@ -362,8 +374,20 @@ export async function createScheduled(
   const t = useTenantId();
   const spec = runSpec(target.flow, target.group, parsed.data);
   const id = idempotentRunId(t, target.flow.id, raw.idempotency_key);
-  await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
-  const created = await putRun(runItem(t, target.flow, id, spec, nowIso(), { taskRunsDeferred: true }));
+  // Quota on stored runs: over it, a run that exists is still answered (a repeated tick, a backfill
+  // of runs the scheduler made); a new one is refused (the tick skips it, tick.ts).
+  const reservation = await reserveRun(t).catch(async (error) => {
+    if (error instanceof RunQuotaExceededError && (await fromId(id))) return undefined;
+    throw error;
+  });
+  if (!reservation) return { id, created: false };
+  let created = false;
+  try {
+    await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
+    created = await putRun(runItem(t, target.flow, id, spec, nowIso(), { taskRunsDeferred: true }));
+  } finally {
+    await reservation.settle(created);
+  }
   return { id, created };
 }
 
@@ -605,7 +629,11 @@ export async function remove(id: string): Promise<void> {
   for (const item of history) {
     await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }));
   }
-  await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id) }));
+  const deleted = await useDynamo().send(
+    new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id), ReturnValues: "ALL_OLD" }),
+  );
+  // Quota on stored runs: counted off once, by the call that really deleted the run item.
+  if (deleted.Attributes) await releaseRun(t);
 }
 
 /** A run's state history, oldest first: one Query of the run's partition (the run and any spilled entries). */

@@ -3,9 +3,10 @@ import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { LimitExceededError, NotFoundError, ValidationError } from "../errors.js";
 import { FlowRunKeys } from "../flow-run/keys.js";
 import { isUuid } from "../ids.js";
+import { RunQuotaExceededError } from "../limits/quota.js";
 import { fromGroup } from "./index.js";
 import { nextEvents, parseSchedule } from "./schedule.js";
 import { createScheduledRun, scheduledTarget } from "./tick.js";
@@ -53,7 +54,13 @@ export async function backfill(raw: z.input<typeof input>, now = new Date()): Pr
   if (events.length === 0) return result;
   const target = await scheduledTarget(item);
   for (const event of events) {
-    const run = await createScheduledRun(target, item, event);
+    const run = await createScheduledRun(target, item, event).catch((error) => {
+      // Stored-run quota: the runs created so far stay (each whole); a repeat creates only the rest.
+      if (!(error instanceof RunQuotaExceededError)) throw error;
+      throw new LimitExceededError(
+        `${error.message} The backfill stopped after ${result.flow_run_ids.length} of ${events.length} runs (${result.created} created); repeat it once there is room: it creates only the missing runs.`,
+      );
+    });
     await markBackfilled(run.id);
     result.flow_run_ids.push(run.id);
     if (run.created) result.created++;

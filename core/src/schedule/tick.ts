@@ -8,6 +8,7 @@ import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
+import { RunQuotaExceededError, warn } from "../limits/quota.js";
 import { type ScheduleItem, stableJson, sync } from "./index.js";
 import { DUE_SHARDS, ScheduleKeys } from "./keys.js";
 import { nextEvents, parseSchedule, type ScheduleEvent } from "./schedule.js";
@@ -24,6 +25,8 @@ export type TickOptions = {
   /** DynamoDB requests in flight at once (reads of flows and groups, run puts, index updates). */
   concurrency?: number;
   onError?: (error: unknown, item: ScheduleItem) => void;
+  /** A schedule's runs skipped because its workspace is at its stored-run quota (default: a warning line). */
+  onOverQuota?: (error: RunQuotaExceededError, item: ScheduleItem, skipped: number) => void;
 };
 
 export type TickResult = {
@@ -33,6 +36,8 @@ export type TickResult = {
   indexUpdates: number;
   failed: number;
   skippedEvents: number;
+  /** Runs not created because their workspace was at its stored-run quota (also in `skippedEvents`). */
+  overQuota: number;
 };
 
 const DEFAULTS = { upcoming: 10, maxSchedules: 1000, budgetMs: 45_000, concurrency: 32 };
@@ -136,6 +141,7 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
     indexUpdates: 0,
     failed: 0,
     skippedEvents: 0,
+    overQuota: 0,
   };
   const io = pLimit(o.concurrency);
   let next = 0;
@@ -144,6 +150,11 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
       const item = due[next++] as ScheduleItem;
       try {
         const one = await asTenant(item.tenant_id, () => scheduleOne(item, now, o.upcoming, io));
+        if (one.overQuota) {
+          const { error, skipped } = one.overQuota;
+          result.overQuota += skipped;
+          (o.onOverQuota ?? warnOverQuota)(error, item, skipped);
+        }
         result.processed++;
         result.runsCreated += one.runsCreated;
         result.indexUpdates += one.indexUpdates;
@@ -159,8 +170,22 @@ export async function tick(options: TickOptions = {}): Promise<TickResult> {
   return result;
 }
 
+function warnOverQuota(error: RunQuotaExceededError, item: ScheduleItem, skipped: number): void {
+  warn("scheduled runs skipped: workspace at its stored-run quota", item.tenant_id, {
+    flowGroup: item.flow_group_id,
+    skipped,
+    stored: error.stored,
+    quota: error.quota,
+  });
+}
+
 async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number, io: Limit) {
-  const outcome = { runsCreated: 0, indexUpdates: 0, skippedEvents: 0 };
+  const outcome: {
+    runsCreated: number;
+    indexUpdates: number;
+    skippedEvents: number;
+    overQuota?: { error: RunQuotaExceededError; skipped: number };
+  } = { runsCreated: 0, indexUpdates: 0, skippedEvents: 0 };
   let events: ScheduleEvent[];
   try {
     events = nextEvents(parseSchedule(item.schedule), now, upcoming);
@@ -188,9 +213,19 @@ async function scheduleOne(item: ScheduleItem, now: Date, upcoming: number, io: 
         if (run.value.created) created.push(run.value.id);
       } else if (run.reason instanceof ValidationError) {
         outcome.skippedEvents++; // e.g. clock parameters the flow refuses: never retried forever
+      } else if (run.reason instanceof RunQuotaExceededError) {
+        // The workspace is at its quota: this run is skipped like a refused one, and the index
+        // advances, so an over-quota tenant's schedules never stay due and crowd out others' ticks.
+        outcome.skippedEvents++;
+        outcome.overQuota = { error: run.reason, skipped: (outcome.overQuota?.skipped ?? 0) + 1 };
       }
     }
-    const failure = runs.find((run) => run.status === "rejected" && !(run.reason instanceof ValidationError));
+    const failure = runs.find(
+      (run) =>
+        run.status === "rejected" &&
+        !(run.reason instanceof ValidationError) &&
+        !(run.reason instanceof RunQuotaExceededError),
+    );
     // The index stays as it was: the next tick redoes this schedule with the same keys.
     if (failure?.status === "rejected") throw failure.reason;
   }

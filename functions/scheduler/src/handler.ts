@@ -20,6 +20,14 @@ export async function handler(
       now,
       onError: (error, item) =>
         logger.error("schedule failed", { error, tenant: item.tenant_id, flowGroup: item.flow_group_id }),
+      onOverQuota: (error, item, skipped) =>
+        logger.warn("scheduled runs skipped: workspace at its stored-run quota", {
+          tenant: item.tenant_id,
+          flowGroup: item.flow_group_id,
+          skipped,
+          stored: error.stored,
+          quota: error.quota,
+        }),
     }),
     checkHealth({
       now,
