@@ -153,10 +153,11 @@ describe("registering a flow", () => {
   it.each([
     ["a name too long for a key (BAD_USER_INPUT)", "n".repeat(1100), () => ({}), "BAD_USER_INPUT"],
     [
-      "a flow item over DynamoDB's 400 KB (PAYLOAD_TOO_LARGE)",
+      // The edge check of stored values (64 KB for a flow's stored fields) names the field first.
+      "a flow item over DynamoDB's 400 KB (BAD_USER_INPUT from the stored-field limit)",
       "too-large-flow",
       () => ({ default: randomBytes(220 * 1024).toString("base64") }),
-      "PAYLOAD_TOO_LARGE",
+      "BAD_USER_INPUT",
     ],
   ])("with %s is refused before any write", async (_, name, parameter, code) => {
     const flow = pipelineFlow(name);

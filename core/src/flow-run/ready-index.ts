@@ -45,7 +45,7 @@ export const LEGACY_GRACE_MS = 20 * 60_000;
 export const LEGACY_MARKER = "~legacy-queue-moved";
 
 /** Label sets this process wrote lately, by table, tenant and set id. */
-const remembered = new LRUCache<string, true>({ max: 10_000, ttl: READY_SET_REMEMBER_MS });
+const remembered = new LRUCache<string, Promise<void>>({ max: 10_000, ttl: READY_SET_REMEMBER_MS });
 
 export type ReadySet = { id: string; labels: string[]; touched: string };
 
@@ -63,21 +63,27 @@ export async function ensureReadySet(t: string, labels: readonly string[]): Prom
   const setId = labelSetId(sorted);
   const table = mainTable();
   const memo = key(table, t, setId);
-  if (!remembered.has(memo)) {
-    await useDynamo().send(
-      new UpdateCommand({
-        TableName: table,
-        Key: FlowRunKeys.readySet(t, setId),
-        UpdateExpression: "SET entity = :entity, labels = :labels, touched = :now",
-        ExpressionAttributeValues: {
-          ":entity": "queue-label-set",
-          ":labels": sorted,
-          ":now": new Date().toISOString(),
-        },
-      }),
-    );
-    remembered.set(memo, true);
+  let written = remembered.get(memo);
+  if (!written) {
+    // Concurrent creations of the same set (a scheduler tick's runs) share one write.
+    written = useDynamo()
+      .send(
+        new UpdateCommand({
+          TableName: table,
+          Key: FlowRunKeys.readySet(t, setId),
+          UpdateExpression: "SET entity = :entity, labels = :labels, touched = :now",
+          ExpressionAttributeValues: {
+            ":entity": "queue-label-set",
+            ":labels": sorted,
+            ":now": new Date().toISOString(),
+          },
+        }),
+      )
+      .then(() => undefined);
+    remembered.set(memo, written);
+    written.catch(() => remembered.delete(memo));
   }
+  await written;
   return FlowRunKeys.readyPartition(t, setId);
 }
 
