@@ -7,7 +7,12 @@ import * as FlowGroup from "#core/flow/group.js";
 import * as Flow from "#core/flow/index.js";
 import * as FlowRun from "#core/flow-run/index.js";
 import { FlowRunKeys, labelSetId } from "#core/flow-run/keys.js";
-import { forgetReadySets, LEGACY_MARKER, READY_SET_PRUNE_AGE_MS } from "#core/flow-run/ready-index.js";
+import {
+  ensureReadySet,
+  forgetReadySets,
+  LEGACY_MARKER,
+  READY_SET_PRUNE_AGE_MS,
+} from "#core/flow-run/ready-index.js";
 import { ApiKey, asTenant, Project, Workspace } from "#core/index.js";
 import { serverState } from "#core/state/types.js";
 import { DynamoCounter } from "../../bench/lib/dynamo-counter.js";
@@ -168,6 +173,19 @@ describe("the label-set list's upkeep", () => {
         ExpressionAttributeValues: { ":at": at },
       }),
     );
+
+  it("lists a label set once for many concurrent runs of it (a scheduler tick's)", async () => {
+    const space = await workspace("Queue set written once");
+    forgetReadySets();
+    counter.take();
+    const partitions = await asTenant(space.tenant, () =>
+      Promise.all(Array.from({ length: 12 }, () => ensureReadySet(space.tenant, ["cpu", "big"]))),
+    );
+    const counts = counter.take();
+    expect(new Set(partitions).size).toBe(1);
+    expect(counts.byCommand).toEqual({ UpdateItem: 1 });
+    expect(counts.requests).toBe(1);
+  });
 
   it("prunes a set untouched for the prune age with no run queued, and lists it again when a run re-enters", async () => {
     const space = await workspace("Queue prune");
