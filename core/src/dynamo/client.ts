@@ -1,4 +1,4 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Config, useConfig } from "../config.js";
 
@@ -18,10 +18,33 @@ export const DYNAMO_TIMEOUTS = {
 } as const;
 export const MAX_ATTEMPTS = 3;
 
+/**
+ * DynamoDB Local answers a transaction before it is on disk: its TransactWriteItems (and
+ * ExecuteTransaction) queue the SQLite COMMIT on its single database thread and reply without
+ * waiting for it (SQLiteDBAccess.commitTransaction), so a SIGKILL of its java right after the
+ * answer rolls the acknowledged transaction back (tests/faults/dynamodb-durability.test.ts).
+ * Every other call waits for its job on that thread, in order; so after a transaction succeeds the
+ * client sends one ListTables and returns only when it is answered, i.e. once the COMMIT has run.
+ */
+const COMMITTED_LATE = new Set(["TransactWriteItemsCommand", "ExecuteTransactionCommand"]);
+
+function awaitLocalCommits(client: DynamoDBClient): DynamoDBClient {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (COMMITTED_LATE.has(context.commandName ?? ""))
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+      return result;
+    },
+    { step: "initialize", name: "awaitDynamoDbLocalCommit" },
+  );
+  return client;
+}
+
 /** A low-level client for the configured endpoint (DynamoDB Local or AWS). */
 export function createRawClient(config: Config): DynamoDBClient {
   const local = config.dynamoEndpoint !== undefined;
-  return new DynamoDBClient({
+  const client = new DynamoDBClient({
     region: config.region,
     ...(local
       ? {
@@ -33,6 +56,7 @@ export function createRawClient(config: Config): DynamoDBClient {
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { ...(local ? DYNAMO_TIMEOUTS.local : DYNAMO_TIMEOUTS.aws), throwOnRequestTimeout: true },
   });
+  return local ? awaitLocalCommits(client) : client;
 }
 
 /** Builds a document client for the configured endpoint (DynamoDB Local or AWS). */
