@@ -361,8 +361,11 @@ export const schedulerBenchmark: Benchmark = {
     if (total.runsCreated !== GROUPS * UPCOMING || total.failed > 0 || idle.due !== 0)
       throw new Error(`unexpected ticks: ${JSON.stringify({ total, idle })}`);
 
-    // Each run created is also counted towards its workspace's stored-run quota (one UpdateItem, core/src/limits/quota.ts).
-    const expectedItems = 2 * total.runsCreated + total.indexUpdates;
+    // Each run created is also counted towards its workspace's stored-run quota (one UpdateItem,
+    // core/src/limits/quota.ts), and each workspace's one label set (no labels) is listed once for
+    // the agents' queue (core/src/flow-run/ready-index.ts).
+    const labelSets = Math.min(GROUPS, WORKSPACES);
+    const expectedItems = 2 * total.runsCreated + total.indexUpdates + labelSets;
     const perTick = ticks.map((t) => `${(t.ms / 1000).toFixed(1)} s / ${t.processed}`).join(", ");
     const figures: Figure[] = [
       {
@@ -386,14 +389,14 @@ export const schedulerBenchmark: Benchmark = {
       },
       {
         key: "scheduler.ticks.written_items",
-        label: "items written (must be runs created × 2 (run, quota counter) + index updates)",
+        label: "items written (must be runs created × 2 (run, quota counter) + index updates + label sets)",
         value: busy.writtenItems,
         unit: "items",
-        note: `runs ${total.runsCreated} × 2 + index updates ${total.indexUpdates} = ${expectedItems}; ${busy.writes} write requests (${busy.puts} PutItem, ${busy.updates} UpdateItem)`,
+        note: `runs ${total.runsCreated} × 2 + index updates ${total.indexUpdates} + label sets ${labelSets} = ${expectedItems}; ${busy.writes} write requests (${busy.puts} PutItem, ${busy.updates} UpdateItem)`,
         ...(busy.writtenItems !== expectedItems
           ? {
               failure:
-                "the ticks must write one item and one quota count per run created and one index update per schedule",
+                "the ticks must write one item and one quota count per run created, one index update per schedule and one entry per label set",
             }
           : {}),
       },
