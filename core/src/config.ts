@@ -35,6 +35,10 @@ const schema = z.object({
   DROVER_READ_UNITS_PER_SECOND: z.coerce.number().min(0).default(50_000),
   DROVER_READ_UNITS_BURST: z.coerce.number().int().min(1).default(100_000),
   DROVER_MAX_READS_PER_REQUEST: z.coerce.number().int().min(100).default(15_000),
+  // Fair shares of one process (core/src/limits/fairness.ts); 0 turns a bound off.
+  DROVER_WORKSPACE_CONCURRENT_REQUESTS: z.coerce.number().int().min(0).default(4),
+  DROVER_WORKSPACE_QUEUED_REQUESTS: z.coerce.number().int().min(0).default(1000),
+  DROVER_WORKSPACE_STORAGE_CONCURRENCY: z.coerce.number().int().min(0).default(8),
   // Flow runs a workspace may store (docs/tenant-limits.md, "Stored runs"); 0 or "off": no quota.
   DROVER_MAX_STORED_RUNS: z
     .union([z.literal("off").transform(() => 0), z.coerce.number().int().min(0)], {
@@ -84,6 +88,11 @@ export type Limits = {
   maxReadsPerRequest: number;
   /** Flow runs one workspace may store (0: no quota; runs are still counted). A soft quota, core/src/limits/quota.ts. */
   maxStoredRuns: number;
+  /** A workspace's requests running at once in one process (0: no bound), and how many may wait for them. */
+  concurrentRequests: number;
+  queuedRequests: number;
+  /** A workspace's DynamoDB calls in flight at once in one process (0: no bound). */
+  storageConcurrency: number;
 };
 
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -119,6 +128,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       maxQueryCost: e.DROVER_MAX_QUERY_COST,
       maxReadsPerRequest: e.DROVER_MAX_READS_PER_REQUEST,
       maxStoredRuns: e.DROVER_MAX_STORED_RUNS,
+      concurrentRequests: e.DROVER_WORKSPACE_CONCURRENT_REQUESTS,
+      queuedRequests: e.DROVER_WORKSPACE_QUEUED_REQUESTS,
+      storageConcurrency: e.DROVER_WORKSPACE_STORAGE_CONCURRENCY,
     },
   };
 }

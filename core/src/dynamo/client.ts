@@ -1,6 +1,7 @@
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Config, useConfig } from "../config.js";
+import { inStorageShare } from "../limits/fairness.js";
 
 /**
  * How long one DynamoDB call may take. A refused connection fails at once; a connection that
@@ -41,6 +42,20 @@ function awaitLocalCommits(client: DynamoDBClient): DynamoDBClient {
   return client;
 }
 
+/**
+ * Each workspace's DynamoDB calls go through its share of storage concurrency
+ * (core/src/limits/fairness.ts), so one request's fan-out cannot queue every other workspace's
+ * calls behind it. The commit wait's ListTables is not counted: it runs inside a counted call.
+ */
+function sharedFairly(client: DynamoDBClient): DynamoDBClient {
+  client.middlewareStack.add(
+    (next, context) => (args) =>
+      context.commandName === "ListTablesCommand" ? next(args) : inStorageShare(() => next(args)),
+    { step: "initialize", name: "droverStorageShare", priority: "high" },
+  );
+  return client;
+}
+
 /** A low-level client for the configured endpoint (DynamoDB Local or AWS). */
 export function createRawClient(config: Config): DynamoDBClient {
   const local = config.dynamoEndpoint !== undefined;
@@ -56,6 +71,7 @@ export function createRawClient(config: Config): DynamoDBClient {
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { ...(local ? DYNAMO_TIMEOUTS.local : DYNAMO_TIMEOUTS.aws), throwOnRequestTimeout: true },
   });
+  sharedFairly(client);
   return local ? awaitLocalCommits(client) : client;
 }
 

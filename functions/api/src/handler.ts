@@ -3,6 +3,7 @@ import { type Actor, withActor } from "#core/actor.js";
 import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
+import { inWorkspaceShare } from "#core/limits/fairness.js";
 import { admitRequest, RateLimitedError, settleReads, withRequestLimits } from "#core/limits/index.js";
 import { requestInfoOf, withRequest } from "#core/request-context.js";
 import { httpShapeProblem, jsonParamsProblem } from "./request-shape.js";
@@ -226,7 +227,7 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
   const { api, authenticator } = init();
   const method = event.requestContext.http.method.toUpperCase();
   const headers = lowerCaseHeaders(event.headers);
-  let body = event.body
+  const body = event.body
     ? event.isBase64Encoded
       ? Buffer.from(event.body, "base64").toString("utf8")
       : event.body
@@ -243,16 +244,31 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
     // An uncached key while DynamoDB is down is retryable (503), not a 500.
     return failureResult(error);
   }
-  // Each workspace has its own buckets; callers without a key share one ("anonymous").
-  if (actor.type === "tenant" || actor.type === "anonymous") {
-    try {
-      admitRequest(actor.type === "tenant" ? actor.tenantId : "anonymous");
-    } catch (error) {
-      if (!(error instanceof RateLimitedError)) throw error;
-      return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
-    }
+  // Each workspace has its own rate buckets and its own share of this process (a flood waits in
+  // its own line); callers without a key share one ("anonymous").
+  const share =
+    actor.type === "tenant" ? actor.tenantId : actor.type === "anonymous" ? "anonymous" : undefined;
+  const respond = () => answer(event, method, headers, body, actor, api);
+  if (!share) return respond();
+  try {
+    admitRequest(share);
+    return await inWorkspaceShare(share, respond);
+  } catch (error) {
+    if (!(error instanceof RateLimitedError)) throw error;
+    return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
   }
+}
 
+/** A request admitted by its workspace's limits: checked for shape, then executed. */
+async function answer(
+  event: APIGatewayProxyEventV2,
+  method: string,
+  headers: Record<string, string | undefined>,
+  requestBody: string | undefined,
+  actor: Actor,
+  api: ReturnType<typeof createApi>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  let body = requestBody;
   const contentType = headers["content-type"] ?? "";
   const shape = httpShapeProblem({
     method,
