@@ -58,7 +58,12 @@ describe("a workspace's share of the process", () => {
     configure(parseConfig({ DROVER_WORKSPACE_STORAGE_CONCURRENCY: "1" }));
     const call = held();
     const order: string[] = [];
-    const a1 = asTenant("A", () => inStorageShare(() => (order.push("a1"), call.run())));
+    const a1 = asTenant("A", () =>
+      inStorageShare(() => {
+        order.push("a1");
+        return call.run();
+      }),
+    );
     const a2 = asTenant("A", () => inStorageShare(async () => order.push("a2")));
     await asTenant("B", () => inStorageShare(async () => order.push("b1")));
     await inStorageShare(async () => order.push("system"));

@@ -629,11 +629,24 @@ export async function remove(id: string): Promise<void> {
   for (const item of history) {
     await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }));
   }
-  const deleted = await useDynamo().send(
-    new DeleteCommand({ TableName: mainTable(), Key: FlowRunKeys.run(t, id), ReturnValues: "ALL_OLD" }),
-  );
-  // Quota on stored runs: counted off once, by the call that really deleted the run item.
-  if (deleted.Attributes) await releaseRun(t);
+  // Quota on stored runs: counted off once, by the call that really deleted the run item. The
+  // condition makes that one call (DynamoDB Local answered ALL_OLD to two racing plain deletes).
+  const deleted = await useDynamo()
+    .send(
+      new DeleteCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(t, id),
+        ConditionExpression: "attribute_exists(pk)",
+      }),
+    )
+    .then(
+      () => true,
+      (error) => {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw error;
+      },
+    );
+  if (deleted) await releaseRun(t);
 }
 
 /** A run's state history, oldest first: one Query of the run's partition (the run and any spilled entries). */
