@@ -22,10 +22,8 @@ import { uniquePrefix } from "../helpers/runtime.js";
 let runtime: LocalRuntime;
 let owner: Api;
 let ownerKey: string;
-let flooder: Api;
 let flooderKey: string;
 let runId = "";
-let flooderRunId = "";
 
 const LIMITS = {
   DROVER_RATE_LIMIT_RPS: "20",
@@ -51,13 +49,22 @@ beforeAll(async () => {
   owner = prefectClient(runtime, ownerKey, runtime.bootstrap.workspace.id);
   const other = await Workspace.create({ name: "Flooder" });
   flooderKey = (await asTenant(other.id, () => ApiKey.create({ name: "flood" }))).secret;
-  flooder = prefectClient(runtime, flooderKey, other.id);
 
   const flow = await registerFlow(owner, await createProject(owner, "p"), pipelineFlow("fan"));
   runId = await createRun(owner, { flow_id: flow, parameters: { n: 1 }, flow_run_name: "a".repeat(64) });
-  const theirs = await registerFlow(flooder, await createProject(flooder, "p"), pipelineFlow("flood"));
-  flooderRunId = await createRun(flooder, { flow_id: theirs, parameters: { n: 1 } });
 });
+
+/**
+ * A workspace of its own with one run: rate-limit tests must not share buckets, which other
+ * tests of this file spend (the request flood).
+ */
+async function workspaceWithRun(name: string): Promise<{ api: Api; runId: string }> {
+  const space = await Workspace.create({ name });
+  const key = (await asTenant(space.id, () => ApiKey.create({ name: "k" }))).secret;
+  const api = prefectClient(runtime, key, space.id);
+  const flow = await registerFlow(api, await createProject(api, "p"), pipelineFlow(name.toLowerCase()));
+  return { api, runId: await createRun(api, { flow_id: flow, parameters: { n: 1 } }) };
+}
 
 afterAll(async () => {
   await runtime?.stop();
@@ -267,8 +274,9 @@ describe("per-workspace rate limits", () => {
         logs: Array.from({ length: n }, (_, i) => ({ flow_run_id: flowRunId, message: `line ${i}` })),
       },
     });
-    await ok(flooder, WRITE, lines(flooderRunId, 100));
-    const refused = await flooder(WRITE, lines(flooderRunId, 50));
+    const writer = await workspaceWithRun("Writer");
+    await ok(writer.api, WRITE, lines(writer.runId, 100));
+    const refused = await writer.api(WRITE, lines(writer.runId, 50));
     expect(refused.status).toBe(429);
     expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
     expect(refused.errors?.[0]?.message).toMatch(/10 log lines per second/);
@@ -280,11 +288,7 @@ describe("per-workspace rate limits", () => {
     // how the parallel resolvers batch): the 1,000-unit burst lasts several of them, then the
     // workspace owes more than the 100 units/s refill pays back.
     // A workspace of its own: the flooder's request bucket is spent by the tests before this one.
-    const reader = await Workspace.create({ name: "Reader" });
-    const readerKey = (await asTenant(reader.id, () => ApiKey.create({ name: "read" }))).secret;
-    const readerApi = prefectClient(runtime, readerKey, reader.id);
-    const flow = await registerFlow(readerApi, await createProject(readerApi, "p"), pipelineFlow("reads"));
-    const readerRunId = await createRun(readerApi, { flow_id: flow, parameters: { n: 1 } });
+    const { api: readerApi, runId: readerRunId } = await workspaceWithRun("Reader");
     const query = `query { flow_run_by_pk(id: "${readerRunId}") { task_runs { flow_run { task_runs { flow_run { id } } } } } }`;
     const answers: Array<{ status: number; code: string | undefined; message: string | undefined }> = [];
     for (let i = 0; i < 20; i++) {
