@@ -17,17 +17,10 @@ import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import { RunQuotaExceededError, releaseRun, reserveRun } from "../limits/quota.js";
-import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
+import * as Batch from "../state/batch.js";
 import { entryBytes, inlineEntry, PAGE_PREFIX, readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
-import {
-  isFinished,
-  isRunning,
-  isScheduled,
-  type ParsedState,
-  parseState,
-  serverState,
-} from "../state/types.js";
+import { isFinished, isRunning, isScheduled, type ParsedState, serverState } from "../state/types.js";
 import { formatIssues, storable } from "../storable.js";
 import * as TaskRun from "../task-run/index.js";
 import { FlowRunKeys, watchFor } from "./keys.js";
@@ -431,28 +424,21 @@ export async function fromIds(ids: string[]): Promise<FlowRun[]> {
 }
 
 export type StateUpdate = { flow_run_id: string; version?: number | null; state: unknown };
-export type StateResult = { id: string; status: "SUCCESS"; message: string | null };
+export type StateResult = Batch.StateResult;
 
 /**
  * `set_flow_run_states`: one entry is one conditional write (version lock); several are validated
  * together and written in one transaction, all or none (core/src/state/batch.ts).
  */
-export async function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
-  if (updates.length === 0) throw new ValidationError("states must not be empty");
-  if (updates.length > MAX_BATCH_ENTRIES)
-    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
-  const parsed = updates.map((u) => ({
-    id: u.flow_run_id,
-    version: u.version ?? null,
-    state: parseState(u.state),
-  }));
-  const [single] = parsed;
-  if (parsed.length === 1 && single) await setState(single.id, single.version, single.state);
-  else await setTogether(parsed);
-  return parsed.map((u) => ({ id: u.id, status: "SUCCESS", message: null }));
+export function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
+  return Batch.setStates(
+    updates.map((u) => ({ id: u.flow_run_id, version: u.version, state: u.state })),
+    (u) => setState(u.id, u.version, u.state),
+    setTogether,
+  );
 }
 
-async function setTogether(updates: Array<{ id: string; version: number | null; state: ParsedState }>) {
+async function setTogether(updates: Batch.StateEntry[]) {
   for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Flow run ${u.id} not found`);
   const t = useTenantId();
   const at = nowIso();
@@ -460,7 +446,7 @@ async function setTogether(updates: Array<{ id: string; version: number | null; 
   const ready = new Map<string, Awaited<ReturnType<typeof readyEntry>>>();
   for (const u of updates)
     if (isScheduled(u.state.type)) ready.set(u.id, await readyEntry(t, u.id, u.state.startTime ?? at));
-  const { before, now } = await applyAll(
+  const { before, now } = await Batch.applyAll(
     updates.map((u) => ({
       entity: "flow run",
       id: u.id,

@@ -6,6 +6,7 @@ import { DroverError, NotFoundError, RetryableError, ValidationError } from "../
 import { nowIso } from "../ids.js";
 import { inlineEntry } from "./history.js";
 import { moveToPage, type Transition, transitionUpdate, VersionLockingError } from "./transition.js";
+import { type ParsedState, parseState } from "./types.js";
 
 /**
  * Batched state changes (`set_flow_run_states`, `set_task_run_states` with several entries) are
@@ -33,6 +34,30 @@ export type BatchEntry = Omit<Transition, "now" | "ready" | "watch" | "set" | "c
 
 /** What the transition of each entry adds, known only once the run is read (index attributes). */
 export type Complete = (entry: BatchEntry, item: Record<string, unknown>, now: string) => Partial<Transition>;
+
+/** One entry of a state mutation, parsed: the run, the version the caller gave (null: any), the state. */
+export type StateEntry = { id: string; version: number | null; state: ParsedState };
+export type StateResult = { id: string; status: "SUCCESS"; message: null };
+
+/**
+ * A state mutation (`set_flow_run_states`, `set_task_run_states`): its entries parsed, then one
+ * entry applied by `single` (its one conditional write, the hot path) or several by `together`
+ * (all or none, `applyAll`). Each entry answers SUCCESS; any error answers for the whole call.
+ */
+export async function setStates(
+  entries: Array<{ id: string; version?: number | null; state: unknown }>,
+  single: (entry: StateEntry) => Promise<unknown>,
+  together: (entries: StateEntry[]) => Promise<void>,
+): Promise<StateResult[]> {
+  if (entries.length === 0) throw new ValidationError("states must not be empty");
+  if (entries.length > MAX_BATCH_ENTRIES)
+    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
+  const parsed = entries.map((e) => ({ id: e.id, version: e.version ?? null, state: parseState(e.state) }));
+  const [first] = parsed;
+  if (parsed.length === 1 && first) await single(first);
+  else await together(parsed);
+  return parsed.map((e) => ({ id: e.id, status: "SUCCESS", message: null }));
+}
 
 /**
  * Refuses what no transaction can hold, before any read: duplicate runs (a transaction names each

@@ -12,10 +12,10 @@ import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
 import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
-import { applyAll, MAX_BATCH_ENTRIES } from "../state/batch.js";
+import * as Batch from "../state/batch.js";
 import { readHistory } from "../state/history.js";
 import { applyTransition } from "../state/transition.js";
-import { isFinished, isScheduled, type ParsedState, parseState, serverState } from "../state/types.js";
+import { isFinished, isScheduled, type ParsedState, serverState } from "../state/types.js";
 import { TaskRunKeys } from "./keys.js";
 
 export type TaskRun = {
@@ -197,27 +197,18 @@ export type StateUpdate = { task_run_id: string; version?: number | null; state:
  * is one conditional write; several are validated together and written in one transaction, all or
  * none (core/src/state/batch.ts).
  */
-export async function setStates(
-  updates: StateUpdate[],
-): Promise<Array<{ id: string; status: "SUCCESS"; message: string | null }>> {
-  if (updates.length === 0) throw new ValidationError("states must not be empty");
-  if (updates.length > MAX_BATCH_ENTRIES)
-    throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
-  const parsed = updates.map((u) => ({
-    id: u.task_run_id,
-    version: u.version ?? null,
-    state: parseState(u.state),
-  }));
-  const [single] = parsed;
-  if (parsed.length === 1 && single) await setState(single.id, single.version, single.state);
-  else await setTogether(parsed);
-  return parsed.map((u) => ({ id: u.id, status: "SUCCESS" as const, message: null }));
+export function setStates(updates: StateUpdate[]): Promise<Batch.StateResult[]> {
+  return Batch.setStates(
+    updates.map((u) => ({ id: u.task_run_id, version: u.version, state: u.state })),
+    (u) => setState(u.id, u.version, u.state),
+    setTogether,
+  );
 }
 
-async function setTogether(updates: Array<{ id: string; version: number | null; state: ParsedState }>) {
+async function setTogether(updates: Batch.StateEntry[]) {
   for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Task run ${u.id} not found`);
   const t = useTenantId();
-  const { before } = await applyAll(
+  const { before } = await Batch.applyAll(
     updates.map((u) => ({
       entity: "task run",
       id: u.id,
