@@ -1,8 +1,8 @@
 import { LRUCache } from "lru-cache";
 import pLimit, { type LimitFunction } from "p-limit";
 import { useActor } from "../actor.js";
-import { type Config, useConfig } from "../config.js";
-import { RateLimitedError } from "./index.js";
+import { useConfig } from "../config.js";
+import { perConfig, RateLimitedError } from "./index.js";
 
 /**
  * Fair shares of one process between workspaces. Rate limits bound what a workspace spends per
@@ -23,19 +23,10 @@ const MAX_TRACKED_WORKSPACES = 10_000;
 const RETRY_AFTER_SECONDS = 1;
 
 type Limiters = { requests: LRUCache<string, LimitFunction>; storage: LRUCache<string, LimitFunction> };
-const limitersByConfig = new WeakMap<Config, Limiters>();
-
-function limiters(config: Config): Limiters {
-  let found = limitersByConfig.get(config);
-  if (!found) {
-    found = {
-      requests: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
-      storage: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
-    };
-    limitersByConfig.set(config, found);
-  }
-  return found;
-}
+const limiters = perConfig<Limiters>(() => ({
+  requests: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+  storage: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+}));
 
 function limiterOf(cache: LRUCache<string, LimitFunction>, tenantId: string, concurrency: number) {
   let limiter = cache.get(tenantId);

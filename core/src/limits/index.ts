@@ -37,20 +37,24 @@ type Buckets = {
   logLines: LRUCache<string, TokenBucket>;
   reads: LRUCache<string, TokenBucket>;
 };
-const bucketsByConfig = new WeakMap<Config, Buckets>();
-
-function buckets(config: Config): Buckets {
-  let found = bucketsByConfig.get(config);
-  if (!found) {
-    found = {
-      requests: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
-      logLines: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
-      reads: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
-    };
-    bucketsByConfig.set(config, found);
-  }
-  return found;
+/** State kept per configuration (tests reconfigure; each configuration starts afresh). */
+export function perConfig<T>(make: () => T): (config: Config) => T {
+  const byConfig = new WeakMap<Config, T>();
+  return (config) => {
+    let found = byConfig.get(config);
+    if (found === undefined) {
+      found = make();
+      byConfig.set(config, found);
+    }
+    return found;
+  };
 }
+
+const buckets = perConfig<Buckets>(() => ({
+  requests: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+  logLines: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+  reads: new LRUCache({ max: MAX_TRACKED_WORKSPACES }),
+}));
 
 function bucketOf(
   cache: LRUCache<string, TokenBucket>,
