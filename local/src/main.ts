@@ -78,14 +78,14 @@ program
   });
 
 type StorageOptions = { dataDir: string; aws?: boolean };
-function storageOptions(command: Command): Command {
+/** `--data-dir` and `--aws`, saying what `--aws` acts on instead of the local data. */
+function localOrAwsOptions(command: Command, aws: string): Command {
   return command
     .option("--data-dir <dir>", "local data folder (env DROVER_DATA_DIR)", defaultDataDir)
-    .option(
-      "--aws",
-      "use the tables named by DROVER_MAIN_TABLE in AWS (deployed stack) instead of local data",
-    );
+    .option("--aws", `use ${aws} instead of local data`);
 }
+const storageOptions = (command: Command) =>
+  localOrAwsOptions(command, "the tables named by DROVER_MAIN_TABLE in AWS (deployed stack)");
 
 async function inWorkspace<T>(slug: string, fn: () => Promise<T>): Promise<T> {
   const workspace = await Workspace.fromSlug(slug);
@@ -157,14 +157,8 @@ storageOptions(key.command("revoke <id>"))
 const dlq = program
   .command("dlq")
   .description("inspect and replay the ingestion dead-letter queue (messages the consumer could not store)");
-function queueOptions(command: Command): Command {
-  return command
-    .option("--data-dir <dir>", "local data folder (env DROVER_DATA_DIR)", defaultDataDir)
-    .option(
-      "--aws",
-      "use the deployed stack's queues (DROVER_INGEST_QUEUE_URL, DROVER_INGEST_DLQ_URL) instead of local data",
-    );
-}
+const queueOptions = (command: Command) =>
+  localOrAwsOptions(command, "the deployed stack's queues (DROVER_INGEST_QUEUE_URL, DROVER_INGEST_DLQ_URL)");
 queueOptions(dlq.command("list"))
   .description("list parked messages: id, kind, tenant, receives, size, first error")
   .action(async (options: StorageOptions) => {
