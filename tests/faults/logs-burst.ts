@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import { LogKeys } from "#core/log/keys.js";
 import type { RuntimeFile } from "../../local/src/runtime.js";
 
@@ -233,47 +233,33 @@ export function storageOf(dataDir: string): Storage {
   };
 }
 
+/** The pages of a run's stored lines (the SDK's paginator), with `select`ed content. */
+function logPages(storage: Storage, tenant: string, run: string, select: Partial<QueryCommandInput>) {
+  return paginateQuery(
+    { client: storage.dynamo },
+    {
+      TableName: LOGS_TABLE,
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": LogKeys.partition(tenant, run) },
+      ...select,
+    },
+  );
+}
+
 /** Every stored line's message, per run (a message appearing twice would be a duplicate). */
 export async function storedMessages(storage: Storage, tenant: string, runs: string[]): Promise<string[]> {
   const all: string[] = [];
-  for (const run of runs) {
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await storage.dynamo.send(
-        new QueryCommand({
-          TableName: LOGS_TABLE,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": LogKeys.partition(tenant, run) },
-          ProjectionExpression: "message",
-          ExclusiveStartKey: cursor,
-        }),
-      );
+  for (const run of runs)
+    for await (const page of logPages(storage, tenant, run, { ProjectionExpression: "message" }))
       for (const item of page.Items ?? []) all.push(String(item.message));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-  }
   return all;
 }
 
 /** Stored lines of the runs (Select COUNT: cheap enough to poll). */
 export async function storedCount(storage: Storage, tenant: string, runs: string[]): Promise<number> {
   let count = 0;
-  for (const run of runs) {
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await storage.dynamo.send(
-        new QueryCommand({
-          TableName: LOGS_TABLE,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": LogKeys.partition(tenant, run) },
-          Select: "COUNT",
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      count += page.Count ?? 0;
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-  }
+  for (const run of runs)
+    for await (const page of logPages(storage, tenant, run, { Select: "COUNT" })) count += page.Count ?? 0;
   return count;
 }
 
