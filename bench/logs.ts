@@ -72,7 +72,7 @@ export const logsBenchmark: Benchmark = {
     const write: Operation = async (_worker, sequence) => {
       const items = floorRecords(sequence).map((r) => toItem(TENANT, r, 2_000_000_000));
       for (let i = 0; i < items.length; i += 25) {
-        const result = await dynamo.client.send(
+        const result = await dynamo.logsClient.send(
           new BatchWriteCommand({
             RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
           }),
@@ -151,7 +151,7 @@ export const logsBenchmark: Benchmark = {
             let count = 0;
             let cursor: Record<string, unknown> | undefined;
             do {
-              const page = await dynamo.client.send(
+              const page = await dynamo.logsClient.send(
                 new QueryCommand({
                   TableName: runtime.config.tables.logs,
                   KeyConditionExpression: "pk = :pk",

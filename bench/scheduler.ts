@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { BatchWriteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { configure, parseConfig } from "#core/config.js";
+import { configure, parseConfig, useConfig } from "#core/config.js";
 import { mainTable, useDynamo } from "#core/dynamo/client.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
 import * as FlowGroup from "#core/flow/group.js";
@@ -51,23 +51,25 @@ type Counts = { writes: number; writtenItems: number; reads: number; puts: numbe
 function counter() {
   const zero = (): Counts => ({ writes: 0, writtenItems: 0, reads: 0, puts: 0, updates: 0 });
   let counts = zero();
-  useDynamo().middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = String(context.commandName);
-      if (WRITES.has(name)) {
-        counts.writes++;
-        const input = args.input as { RequestItems?: Record<string, unknown[]>; TransactItems?: unknown[] };
-        counts.writtenItems += input.RequestItems
-          ? Object.values(input.RequestItems).reduce((n, items) => n + items.length, 0)
-          : (input.TransactItems?.length ?? 1);
-        if (name === "PutItemCommand") counts.puts++;
-        if (name === "UpdateItemCommand") counts.updates++;
-      }
-      if (READS.has(name)) counts.reads++;
-      return next(args);
-    },
-    { step: "initialize", name: "droverBenchCounter" },
-  );
+  // The scheduler's log lines (lateness, overlap) go to the logs table's client.
+  for (const client of new Set([useDynamo(), useDynamo(useConfig().tables.logs)]))
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const name = String(context.commandName);
+        if (WRITES.has(name)) {
+          counts.writes++;
+          const input = args.input as { RequestItems?: Record<string, unknown[]>; TransactItems?: unknown[] };
+          counts.writtenItems += input.RequestItems
+            ? Object.values(input.RequestItems).reduce((n, items) => n + items.length, 0)
+            : (input.TransactItems?.length ?? 1);
+          if (name === "PutItemCommand") counts.puts++;
+          if (name === "UpdateItemCommand") counts.updates++;
+        }
+        if (READS.has(name)) counts.reads++;
+        return next(args);
+      },
+      { step: "initialize", name: "droverBenchCounter" },
+    );
   return {
     reset: () => {
       counts = zero();

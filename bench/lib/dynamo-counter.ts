@@ -44,15 +44,21 @@ type Output = Record<string, unknown>;
 export class DynamoCounter {
   #counts = empty();
 
-  constructor(client: DynamoDBDocumentClient) {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        this.#record(String(context.commandName ?? "unknown"), args.input as Input, result.output as Output);
-        return result;
-      },
-      { step: "initialize", name: "droverBenchCounter", override: true },
-    );
+  /** Counts the calls of every client given (one per DynamoDB Local database). */
+  constructor(...clients: DynamoDBDocumentClient[]) {
+    for (const client of clients)
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          this.#record(
+            String(context.commandName ?? "unknown"),
+            args.input as Input,
+            result.output as Output,
+          );
+          return result;
+        },
+        { step: "initialize", name: "droverBenchCounter", override: true },
+      );
   }
 
   #record(command: string, input: Input, output: Output): void {

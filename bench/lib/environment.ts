@@ -14,6 +14,8 @@ export type BenchDynamo = {
   config: Config;
   /** The document client the application uses (`createDocumentClient`), pointed at DynamoDB Local. */
   client: DynamoDBDocumentClient;
+  /** The same for the logs table, which DynamoDB Local keeps in a database of its own. */
+  logsClient: DynamoDBDocumentClient;
 };
 
 export type BenchSqs = {
@@ -69,11 +71,13 @@ async function startDynamo(): Promise<{ value: BenchDynamo; stop: () => Promise<
     });
     await ensureTables(config);
     const client = createDocumentClient(config);
+    const logsClient = createDocumentClient(config, "logs");
     await warmUp(client, config.tables.main);
     return {
-      value: { endpoint: local.endpoint, config, client },
+      value: { endpoint: local.endpoint, config, client, logsClient },
       stop: async () => {
         client.destroy();
+        logsClient.destroy();
         await local.stop();
       },
     };

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { cacheStats } from "#core/cache.js";
+import { useConfig } from "#core/config.js";
 import { useDynamo } from "#core/dynamo/client.js";
 import { startLocalRuntime } from "../../local/src/runtime.js";
 import { DynamoCounter } from "./dynamo-counter.js";
@@ -28,7 +29,7 @@ const runtime = await startLocalRuntime({
   namePrefix: process.env.DROVER_BENCH_NAME_PREFIX,
   schedulerIntervalMs: Number(process.env.DROVER_BENCH_SCHEDULER_MS ?? 3_600_000),
 });
-const counter = new DynamoCounter(useDynamo());
+const counter = new DynamoCounter(useDynamo(), useDynamo(useConfig().tables.logs));
 const { stop, ...described } = runtime;
 
 async function shutdown(code: number): Promise<never> {

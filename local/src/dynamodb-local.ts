@@ -1,8 +1,14 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import {
+  LOCAL_ACCESS_KEYS,
+  LOCAL_REGION,
+  type LocalDatabase,
+  localCredentials,
+} from "#core/dynamo/client.js";
 import { freePort } from "./ports.js";
 
 export class StartupError extends Error {}
@@ -63,8 +69,9 @@ const DEFAULT_RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000];
 type Running = { child: ChildProcess; killOnExit: () => void; output: () => string };
 
 /**
- * Starts DynamoDB Local on a loopback port: persisted under `dataDir` (one shared database file),
- * or in memory when `dataDir` is undefined. `stop()` ends the java process; it is also killed
+ * Starts DynamoDB Local on a loopback port: persisted under `dataDir` (one SQLite file per
+ * database of core/src/dynamo/client.ts, each with its own database thread), or in memory when
+ * `dataDir` is undefined. `stop()` ends the java process; it is also killed
  * when this Node process exits, so Ctrl-C never leaves an orphaned java.
  *
  * With `supervise`, an unexpected exit (crash, OOM kill, SIGKILL) is logged and the process is
@@ -86,11 +93,11 @@ export async function startDynamoDbLocal(options: {
     join(folder, "DynamoDBLocal.jar"),
     "-port",
     String(port),
-    "-sharedDb",
     "-disableTelemetry",
   ];
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
+    splitSharedDatabase(options.dataDir);
     args.push("-dbPath", options.dataDir);
   } else {
     args.push("-inMemory");
@@ -173,6 +180,37 @@ export async function startDynamoDbLocal(options: {
   };
 }
 
+/** The SQLite file DynamoDB Local keeps `database` in under its -dbPath. */
+export function databaseFile(dataDir: string, database: LocalDatabase): string {
+  return join(dataDir, `${LOCAL_ACCESS_KEYS[database]}_${LOCAL_REGION}.db`);
+}
+
+/**
+ * Data folders written before the logs table had a database of its own hold every table in
+ * DynamoDB Local's `-sharedDb` file. That file becomes the main database and a copy of it the
+ * logs database, so every stored table (old log lines included) is found where the client now
+ * looks; each database keeps an unused copy of the other's tables, which costs disk only.
+ * SQLite's side files (a hot `-journal` after a crash) move with their database. Copies are
+ * written under temporary names and renamed, the database file after its side files, and the
+ * shared file is renamed last, so a crash at any point leaves a folder the next start finishes.
+ */
+export function splitSharedDatabase(dataDir: string): void {
+  const shared = "shared-local-instance.db";
+  const main = databaseFile(dataDir, "main");
+  const logs = databaseFile(dataDir, "logs");
+  if (!existsSync(join(dataDir, shared)) || existsSync(main)) return;
+  // Side files first, the database itself (suffix "") last.
+  const suffixes = readdirSync(dataDir)
+    .filter((name) => name.startsWith(shared))
+    .map((name) => name.slice(shared.length))
+    .sort((a, b) => b.length - a.length);
+  if (!existsSync(logs)) {
+    for (const suffix of suffixes) copyFileSync(join(dataDir, shared + suffix), `${logs}${suffix}.partial`);
+    for (const suffix of suffixes) renameSync(`${logs}${suffix}.partial`, `${logs}${suffix}`);
+  }
+  for (const suffix of suffixes) renameSync(join(dataDir, shared + suffix), `${main}${suffix}`);
+}
+
 /** Spawns the java process and waits until it answers; a failure leaves no process behind. */
 async function launch(folder: string, args: string[], endpoint: string): Promise<Running> {
   const child = spawn("java", args, { cwd: folder, stdio: ["ignore", "pipe", "pipe"] });
@@ -192,8 +230,8 @@ async function launch(folder: string, args: string[], endpoint: string): Promise
 
   const client = new DynamoDBClient({
     endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    region: LOCAL_REGION,
+    credentials: localCredentials("main"),
     maxAttempts: 1,
     // Something else on the port (or a hung java) must not hold the probe forever.
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },

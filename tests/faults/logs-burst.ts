@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
+import { LOCAL_REGION, localCredentials } from "#core/dynamo/client.js";
 import { LogKeys } from "#core/log/keys.js";
 import type { RuntimeFile } from "../../local/src/runtime.js";
 
@@ -211,6 +212,7 @@ export async function burst(options: {
 }
 
 export type Storage = {
+  /** A client of the logs table's DynamoDB Local database. */
   dynamo: DynamoDBDocumentClient;
   sqs: SQSClient;
   destroy: () => void;
@@ -219,10 +221,18 @@ export type Storage = {
 /** Clients on the running runtime's DynamoDB Local and fauxqs (from its runtime.json). */
 export function storageOf(dataDir: string): Storage {
   const file = runtimeFile(dataDir);
-  const credentials = { accessKeyId: "local", secretAccessKey: "local" };
-  const raw = new DynamoDBClient({ endpoint: file.dynamoEndpoint, region: "us-east-1", credentials });
+  // The logs table lives in DynamoDB Local's logs database (core/src/dynamo/client.ts).
+  const raw = new DynamoDBClient({
+    endpoint: file.dynamoEndpoint,
+    region: LOCAL_REGION,
+    credentials: localCredentials("logs"),
+  });
   const dynamo = DynamoDBDocumentClient.from(raw);
-  const sqs = new SQSClient({ endpoint: file.sqsEndpoint, region: "us-east-1", credentials });
+  const sqs = new SQSClient({
+    endpoint: file.sqsEndpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
   return {
     dynamo,
     sqs,

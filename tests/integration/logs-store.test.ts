@@ -36,7 +36,7 @@ function line(i: number, info: unknown, run = RUN): LogRecord {
 }
 
 async function stored(run: string): Promise<string[]> {
-  const page = await useDynamo().send(
+  const page = await useDynamo(useConfig().tables.logs).send(
     new QueryCommand({
       TableName: useConfig().tables.logs,
       KeyConditionExpression: "pk = :pk",

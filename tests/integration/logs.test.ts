@@ -478,7 +478,7 @@ describe("retention", () => {
     await data(api(WRITE, { input: { logs: [line(run, 0)] } }));
     await waitForLogs(run.flowRunId, 1);
     const ttlOf = async () => {
-      const result = await useDynamo().send(
+      const result = await useDynamo(useConfig().tables.logs).send(
         new QueryCommand({
           TableName: useConfig().tables.logs,
           KeyConditionExpression: "pk = :pk",
@@ -502,13 +502,13 @@ describe("retention", () => {
     const run = await newRun();
     await asTenant(tenant, async () => {
       const { PutCommand } = await import("@aws-sdk/lib-dynamodb");
-      await useDynamo().send(
+      await useDynamo(useConfig().tables.logs).send(
         new PutCommand({
           TableName: useConfig().tables.logs,
           Item: toItem(tenant, fakeRecord(run, "expired"), Math.floor(Date.now() / 1000) - 60),
         }),
       );
-      await useDynamo().send(
+      await useDynamo(useConfig().tables.logs).send(
         new PutCommand({
           TableName: useConfig().tables.logs,
           Item: toItem(tenant, fakeRecord(run, "live"), Math.floor(Date.now() / 1000) + 3600),

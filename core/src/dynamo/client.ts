@@ -2,6 +2,7 @@ import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { type Config, useConfig } from "../config.js";
 import { inStorageShare } from "../limits/fairness.js";
+import { physicalTableName, TABLES } from "./tables.js";
 
 /**
  * How long one DynamoDB call may take. A refused connection fails at once; a connection that
@@ -56,17 +57,35 @@ function sharedFairly(client: DynamoDBClient): DynamoDBClient {
   return client;
 }
 
-/** A low-level client for the configured endpoint (DynamoDB Local or AWS). */
-export function createRawClient(config: Config): DynamoDBClient {
+/**
+ * DynamoDB Local (started without `-sharedDb`) keeps one SQLite database per access key and
+ * region, each served by its own single database thread. The embedded runtime gives the logs
+ * table a database of its own: a burst of log transactions then queues on the logs thread and
+ * never ahead of another workspace's GetItem on the main one (bench/noisy.ts measured a
+ * 1,000-line-burst neighbour at 36-64x the idle p99 with one shared database). The access key
+ * names the database file (`<key>_<region>.db`), so it and the region are fixed for local
+ * endpoints. On AWS there is one service and `database` changes nothing.
+ */
+export type LocalDatabase = "main" | "logs";
+export const LOCAL_REGION = "us-east-1";
+export const LOCAL_ACCESS_KEYS: Record<LocalDatabase, string> = { main: "local", logs: "logs" };
+
+/** The credentials that select `database` on DynamoDB Local. */
+export function localCredentials(database: LocalDatabase = "main") {
+  return { accessKeyId: LOCAL_ACCESS_KEYS[database], secretAccessKey: "local" };
+}
+
+/** Which local database holds the table of this physical name (the main one unless declared). */
+export function databaseOf(config: Config, tableName: string | undefined): LocalDatabase {
+  return TABLES.find((table) => physicalTableName(config, table) === tableName)?.database ?? "main";
+}
+
+/** A low-level client for the configured endpoint (DynamoDB Local's `database`, or AWS). */
+export function createRawClient(config: Config, database: LocalDatabase = "main"): DynamoDBClient {
   const local = config.dynamoEndpoint !== undefined;
   const client = new DynamoDBClient({
-    region: config.region,
-    ...(local
-      ? {
-          endpoint: config.dynamoEndpoint,
-          credentials: { accessKeyId: "local", secretAccessKey: "local" },
-        }
-      : {}),
+    region: local ? LOCAL_REGION : config.region,
+    ...(local ? { endpoint: config.dynamoEndpoint, credentials: localCredentials(database) } : {}),
     retryMode: "standard",
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { ...(local ? DYNAMO_TIMEOUTS.local : DYNAMO_TIMEOUTS.aws), throwOnRequestTimeout: true },
@@ -75,21 +94,39 @@ export function createRawClient(config: Config): DynamoDBClient {
   return local ? awaitLocalCommits(client) : client;
 }
 
-/** Builds a document client for the configured endpoint (DynamoDB Local or AWS). */
-export function createDocumentClient(config: Config): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(createRawClient(config), {
+/** Builds a document client for the configured endpoint (DynamoDB Local's `database`, or AWS). */
+export function createDocumentClient(
+  config: Config,
+  database: LocalDatabase = "main",
+): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(createRawClient(config, database), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     unmarshallOptions: { wrapNumbers: false },
   });
 }
 
-let cached: { config: Config; client: DynamoDBDocumentClient } | undefined;
+let cached: { config: Config; clients: Map<LocalDatabase, DynamoDBDocumentClient> } | undefined;
 
-/** The process-wide document client for the current configuration (reused across Lambda invocations). */
-export function useDynamo(): DynamoDBDocumentClient {
+/**
+ * The process-wide document client for the current configuration (reused across Lambda
+ * invocations) that reaches `table` (a physical table name; the main table's client when omitted).
+ * On AWS every table shares one client.
+ */
+export function useDynamo(table?: string): DynamoDBDocumentClient {
   const config = useConfig();
-  if (cached?.config !== config) cached = { config, client: createDocumentClient(config) };
-  return cached.client;
+  if (cached?.config !== config) cached = { config, clients: new Map() };
+  const database = config.dynamoEndpoint === undefined ? "main" : databaseOf(config, table);
+  let client = cached.clients.get(database);
+  if (!client) {
+    client = createDocumentClient(config, database);
+    cached.clients.set(database, client);
+  }
+  return client;
+}
+
+/** Every client useDynamo has made for the current configuration (benchmarks count their calls). */
+export function dynamoClients(): DynamoDBDocumentClient[] {
+  return [...(cached?.clients.values() ?? [])];
 }
 
 export function mainTable(): string {

@@ -15,15 +15,19 @@ import { physicalTableName, TABLES, type TableDefinition } from "./tables.js";
 /**
  * Creates the tables of `TABLES` if missing, and adds the indexes an existing table lacks (a data
  * folder made by an older version), so local data keeps working across upgrades (local runtime
- * and tests; AWS uses infra/).
+ * and tests; AWS uses infra/). Each table is made in the DynamoDB Local database it is declared in.
  */
 export async function ensureTables(config: Config): Promise<void> {
-  const client = createRawClient(config);
-  try {
-    await Promise.all(TABLES.map((table) => ensureTable(client, physicalTableName(config, table), table)));
-  } finally {
-    client.destroy();
-  }
+  await Promise.all(
+    TABLES.map(async (table) => {
+      const client = createRawClient(config, table.database);
+      try {
+        await ensureTable(client, physicalTableName(config, table), table);
+      } finally {
+        client.destroy();
+      }
+    }),
+  );
 }
 
 async function ensureTable(client: DynamoDBClient, name: string, table: TableDefinition): Promise<void> {

@@ -21,7 +21,9 @@ export async function queryAll(
   const items: Record<string, unknown>[] = [];
   let cursor: Record<string, unknown> | undefined;
   do {
-    const page = await useDynamo().send(new QueryCommand({ ...input, ExclusiveStartKey: cursor }));
+    const page = await useDynamo(input.TableName).send(
+      new QueryCommand({ ...input, ExclusiveStartKey: cursor }),
+    );
     items.push(...(page.Items ?? []));
     cursor = page.LastEvaluatedKey;
   } while (cursor);
@@ -59,7 +61,9 @@ export async function* queryItems(
 ): AsyncIterable<Record<string, unknown>> {
   let cursor: Record<string, unknown> | undefined;
   do {
-    const page = await useDynamo().send(new QueryCommand({ ...input, ExclusiveStartKey: cursor }));
+    const page = await useDynamo(input.TableName).send(
+      new QueryCommand({ ...input, ExclusiveStartKey: cursor }),
+    );
     yield* page.Items ?? [];
     cursor = page.LastEvaluatedKey;
   } while (cursor);

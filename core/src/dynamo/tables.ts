@@ -14,7 +14,8 @@ import type { Config } from "../config.js";
  *   index (the scheduler's health checks: Scheduled, Submitted and Running runs by the time their
  *   lateness, submission or heartbeat is measured from; see core/src/flow-run/keys.ts).
  * - `kv`: the key-value store, its own table so its Lambda's IAM scope is exactly the KV items.
- * - `logs`: run logs, high volume, with TTL.
+ * - `logs`: run logs, high volume, with TTL; locally in a DynamoDB Local database of its own
+ *   (core/src/dynamo/client.ts) so its write bursts never queue ahead of the main table's calls.
  *
  * Every partition key begins with the tenant id (`<tenantId>#...`), except the two global
  * lookup items that exist to find a tenant: `apikey#<sha256>` and `tenant-slug#<slug>`.
@@ -27,6 +28,8 @@ export type TableDefinition = {
   sk: string;
   ttlAttribute: string;
   indexes: IndexDefinition[];
+  /** The DynamoDB Local database that holds it (core/src/dynamo/client.ts); one service on AWS. */
+  database: "main" | "logs";
 };
 
 export const TTL_ATTRIBUTE = "ttl_epoch";
@@ -36,6 +39,7 @@ export const MAIN_TABLE: TableDefinition = {
   pk: "pk",
   sk: "sk",
   ttlAttribute: TTL_ATTRIBUTE,
+  database: "main",
   indexes: [
     { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
     { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" },
@@ -51,6 +55,7 @@ export const KV_TABLE: TableDefinition = {
   pk: "pk",
   sk: "sk",
   ttlAttribute: TTL_ATTRIBUTE,
+  database: "main",
   indexes: [],
 };
 
@@ -59,6 +64,7 @@ export const LOGS_TABLE: TableDefinition = {
   pk: "pk",
   sk: "sk",
   ttlAttribute: TTL_ATTRIBUTE,
+  database: "logs",
   indexes: [],
 };
 

@@ -151,7 +151,7 @@ async function writeTransaction(chunk: Entry[]): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) await backoff(attempt);
     try {
-      await useDynamo().send(
+      await useDynamo(table).send(
         new TransactWriteCommand({
           TransactItems: chunk.map(({ item }) => ({ Put: { TableName: table, Item: item } })),
         }),
@@ -172,7 +172,7 @@ async function writeBatch(chunk: Entry[]): Promise<void> {
   };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt > 0) await backoff(attempt);
-    const result: BatchWriteCommandOutput = await useDynamo().send(
+    const result: BatchWriteCommandOutput = await useDynamo(table).send(
       new BatchWriteCommand({ RequestItems: pending }),
     );
     const unprocessed = result.UnprocessedItems?.[table];
