@@ -124,11 +124,6 @@ export function useDynamo(table?: string): DynamoDBDocumentClient {
   return client;
 }
 
-/** Every client useDynamo has made for the current configuration (benchmarks count their calls). */
-export function dynamoClients(): DynamoDBDocumentClient[] {
-  return [...(cached?.clients.values() ?? [])];
-}
-
 export function mainTable(): string {
   return useConfig().tables.main;
 }
