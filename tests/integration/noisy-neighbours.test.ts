@@ -58,12 +58,12 @@ beforeAll(async () => {
  * A workspace of its own with one run: rate-limit tests must not share buckets, which other
  * tests of this file spend (the request flood).
  */
-async function workspaceWithRun(name: string): Promise<{ api: Api; runId: string }> {
+async function workspaceWithRun(name: string): Promise<{ api: Api; key: string; runId: string }> {
   const space = await Workspace.create({ name });
   const key = (await asTenant(space.id, () => ApiKey.create({ name: "k" }))).secret;
   const api = prefectClient(runtime, key, space.id);
   const flow = await registerFlow(api, await createProject(api, "p"), pipelineFlow(name.toLowerCase()));
-  return { api, runId: await createRun(api, { flow_id: flow, parameters: { n: 1 } }) };
+  return { api, key, runId: await createRun(api, { flow_id: flow, parameters: { n: 1 } }) };
 }
 
 afterAll(async () => {
@@ -281,6 +281,28 @@ describe("per-workspace rate limits", () => {
     expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
     expect(refused.errors?.[0]?.message).toMatch(/10 log lines per second/);
     await ok(owner, WRITE, lines(runId, 50));
+  });
+
+  it("refuses an over-budget batch before coercing it: RATE_LIMITED, not its lines' type errors, on both paths", async () => {
+    const WRITE = "mutation($input: write_run_logs_input!) { write_run_logs(input: $input) { success } }";
+    const writer = await workspaceWithRun("Spender");
+    const full = Array.from({ length: 100 }, (_, i) => ({ flow_run_id: writer.runId, message: `line ${i}` }));
+    await ok(writer.api, WRITE, { input: { logs: full } });
+    // Lines coercion would refuse (a number where a string goes): refused for the budget first.
+    const badLines = await writer.api(WRITE, { input: { logs: [{ flow_run_id: 5, message: 6 }] } });
+    expect(badLines.status).toBe(429);
+    expect(badLines.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+    // A literal batch, aliased twice, through yoga's own path.
+    const literal = `mutation { a: write_run_logs(input: { logs: [{ flow_run_id: "${writer.runId}", message: "x" }] }) { success } b: write_run_logs(input: { logs: { flow_run_id: "${writer.runId}" } }) { success } }`;
+    const response = await fetch(runtime.graphqlUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${writer.key}` },
+      body: JSON.stringify({ query: literal, variables: {}, extensions: {} }),
+    });
+    const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(body.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
   });
 
   it("refuses a workspace whose queries read more than its units per second, and not another", async () => {

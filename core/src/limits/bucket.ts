@@ -27,13 +27,16 @@ export class TokenBucket {
    * asks only whether the bucket is out of debt.
    */
   take(n: number, now: number): number {
+    const wait = this.waitFor(n, now);
+    if (wait === 0) this.tokens -= n;
+    return wait;
+  }
+
+  /** The milliseconds until `n` tokens could be taken at `now` (0: now), spending nothing. */
+  waitFor(n: number, now: number): number {
     this.refill(now);
     const needed = Math.min(n, this.capacity);
-    if (this.tokens >= needed) {
-      this.tokens -= n;
-      return 0;
-    }
-    return Math.ceil(((needed - this.tokens) * 1000) / this.rate);
+    return this.tokens >= needed ? 0 : Math.ceil(((needed - this.tokens) * 1000) / this.rate);
   }
 
   /** Spends `n` tokens already used (a cost known only afterwards), going into debt if need be. */

@@ -124,12 +124,23 @@ export function settleReads(tenantId: string, units: number, now = Date.now()): 
   bucketOf(buckets(config).reads, tenantId, rate, burst, now).spend(units, now);
 }
 
-/** Admits `lines` log lines of `tenantId` (`write_run_logs`) as a whole, or throws RATE_LIMITED. */
-export function admitLogLines(tenantId: string, lines: number, now = Date.now()): void {
+/**
+ * Admits `lines` log lines of `tenantId` (`write_run_logs`) as a whole, or throws RATE_LIMITED.
+ * With `peek`, only checks that the budget could cover them now and spends nothing: the API asks
+ * so before coercing a batch's variables, so a refused batch costs next to nothing, and the
+ * resolver then takes the lines (a batch that raced others for the last tokens is refused there).
+ */
+export function admitLogLines(
+  tenantId: string,
+  lines: number,
+  options: { peek?: boolean; now?: number } = {},
+): void {
   const config = useConfig();
+  const now = options.now ?? Date.now();
   const { logLinesPerSecond: rate, logLinesBurst: burst } = config.limits;
   if (rate <= 0 || lines <= 0) return;
-  const wait = take(buckets(config).logLines, tenantId, rate, burst, lines, now);
+  const bucket = bucketOf(buckets(config).logLines, tenantId, rate, burst, now);
+  const wait = options.peek ? bucket.waitFor(lines, now) : bucket.take(lines, now);
   if (wait > 0) {
     noteRateLimited(retryAfter(wait));
     throw new RateLimitedError(

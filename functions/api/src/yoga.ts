@@ -8,6 +8,7 @@ import { asCallerError } from "#core/errors.js";
 import { useRequest } from "#core/request-context.js";
 import { queryLimitPlugins } from "./armor.js";
 import { buildSchema } from "./schema/index.js";
+import { logLinesGatePlugin } from "./schema/logs.js";
 
 const logger = new Logger({ serviceName: "drover-api" });
 
@@ -109,7 +110,8 @@ export function createApi() {
     logging: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
     // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path.
-    plugins: queryLimitPlugins(useConfig().limits),
+    // and the log-lines budget checked before a batch's variables are coerced (./schema/logs.ts).
+    plugins: [...queryLimitPlugins(useConfig().limits), logLinesGatePlugin()],
     parserAndValidationCache: parserAndValidationCache(),
   });
 }
