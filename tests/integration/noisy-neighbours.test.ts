@@ -202,19 +202,45 @@ describe("the read engine's per-request budget", () => {
     expect(rows.every((r) => r.flow_run.id === run)).toBe(true);
   });
 
-  it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
-    // 5 task runs, each back to its run and out to 5 task runs again: 5^3 runs at depth 8.
-    const wide = await fails(
+  it("reads a cyclic fan-out's repeated relationships once per query: 5^3 runs at depth 8 within 300 units", async () => {
+    // 5 task runs, each back to its run and out to its 5 task runs again: read per parent, that
+    // is 1 + 5 + 25 lists and batches (over 300 units); read once per distinct list, 3.
+    const cyclic = await ok<{
+      flow_run_by_pk: {
+        task_runs: Array<{
+          flow_run: { task_runs: Array<{ flow_run: { task_runs: Array<{ flow_run: { id: string } }> } }> };
+        }>;
+      };
+    }>(
       owner,
       `query { flow_run_by_pk(id: "${runId}") { task_runs { flow_run { task_runs { flow_run { task_runs { flow_run { id } } } } } } } }`,
+    );
+    const leaves = cyclic.flow_run_by_pk.task_runs.flatMap((a) =>
+      a.flow_run.task_runs.flatMap((b) => b.flow_run.task_runs.map((c) => c.flow_run.id)),
+    );
+    expect(leaves.length).toBe(125);
+    expect(leaves.every((id) => id === runId)).toBe(true);
+  });
+
+  it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
+    // 35 task runs, each with its own states and logs: 70 distinct lists, 10 units each, over 300.
+    const flow = await registerFlow(
+      owner,
+      await createProject(owner, "budget"),
+      pipelineFlow("budget", { extraTasks: 30 }),
+    );
+    const run = await createRun(owner, { flow_id: flow, parameters: { n: 1 } });
+    const wide = await fails(
+      owner,
+      `query { flow_run_by_pk(id: "${run}") { task_runs { states { id } logs { id } } } }`,
     );
     expect(wide.code).toBe("QUERY_TOO_COMPLEX");
     expect(wide.message).toMatch(/reads more than 300 items/);
     const narrow = await ok<{ flow_run_by_pk: { task_runs: unknown[] } }>(
       owner,
-      `query { flow_run_by_pk(id: "${runId}") { task_runs { id task { slug } } } }`,
+      `query { flow_run_by_pk(id: "${run}") { task_runs { id task { slug } } } }`,
     );
-    expect(narrow.flow_run_by_pk.task_runs.length).toBe(5);
+    expect(narrow.flow_run_by_pk.task_runs.length).toBe(35);
   });
 });
 
@@ -306,12 +332,11 @@ describe("per-workspace rate limits", () => {
   });
 
   it("refuses a workspace whose queries read more than its units per second, and not another", async () => {
-    // About 110-250 units each (storage calls, 30 rows, batched lookups: how many calls depends on
-    // how the parallel resolvers batch): the 1,000-unit burst lasts several of them, then the
+    // About 120 units each (11 storage calls: the run, its 5 task runs, their states and logs): the 1,000-unit burst lasts several of them, then the
     // workspace owes more than the 100 units/s refill pays back.
     // A workspace of its own: the flooder's request bucket is spent by the tests before this one.
     const { api: readerApi, runId: readerRunId } = await workspaceWithRun("Reader");
-    const query = `query { flow_run_by_pk(id: "${readerRunId}") { task_runs { flow_run { task_runs { flow_run { id } } } } } }`;
+    const query = `query { flow_run_by_pk(id: "${readerRunId}") { task_runs { states { id } logs { id } } } }`;
     const answers: Array<{ status: number; code: string | undefined; message: string | undefined }> = [];
     for (let i = 0; i < 20; i++) {
       const res = await readerApi(query);

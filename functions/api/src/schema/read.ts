@@ -1,3 +1,4 @@
+import type { GraphQLResolveInfo } from "graphql";
 import { type EntityModel, type FindArgs, find, loadById, type Row } from "#core/query/engine.js";
 import { MODELS } from "#core/query/models.js";
 
@@ -68,24 +69,56 @@ export const readTypeDefs = /* GraphQL */ `
   ${MODELS.map(entitySdl).join("\n")}
 `;
 
-type Resolver = (parent: Row, args: FindArgs, context: object) => unknown;
+type Resolver = (parent: Row, args: FindArgs, context: object, info: GraphQLResolveInfo) => unknown;
+
+/**
+ * Relationship reads of one query, by target and arguments: a nested selection that comes back to
+ * rows it already read (`flow_run { task_runs { flow_run { task_runs … } } }`) reads them once,
+ * as a per-request DataLoader would, instead of once per parent, so a cyclic fan-out costs the
+ * distinct reads it makes, not its shape. Only queries: a mutation's later fields must see its
+ * earlier writes. Bounded by the request's read budget (each distinct read is charged).
+ */
+const readsOfRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+function once<T>(
+  context: object,
+  info: GraphQLResolveInfo,
+  key: unknown[],
+  read: () => Promise<T>,
+): Promise<T> {
+  if (info.operation.operation !== "query") return read();
+  let reads = readsOfRequest.get(context);
+  if (!reads) {
+    reads = new Map();
+    readsOfRequest.set(context, reads);
+  }
+  const id = JSON.stringify(key);
+  let found = reads.get(id) as Promise<T> | undefined;
+  if (!found) {
+    found = read();
+    reads.set(id, found);
+  }
+  return found;
+}
 
 function entityResolvers(m: EntityModel) {
   const fields: Record<string, Resolver> = {};
   for (const [name, rel] of Object.entries(m.relationships)) {
     if (rel.kind === "object") {
       // Batched per request and tick: a list's rows share one BatchGetItem for their relation.
-      fields[name] = async (parent, _args, context) => {
+      fields[name] = async (parent, _args, context, info) => {
         const id = parent[rel.column];
         if (typeof id !== "string") return null;
-        return (await loadById(context, rel.target, id)) ?? null;
+        return (await once(context, info, [rel.target, id], () => loadById(context, rel.target, id))) ?? null;
       };
     } else {
-      fields[name] = (parent, args) =>
-        find(rel.target, {
-          ...args,
-          where: { _and: [{ [rel.foreignKey]: { _eq: parent.id } }, args.where ?? {}] },
-        });
+      fields[name] = (parent, args, context, info) =>
+        once(context, info, [rel.target, parent.id, args], () =>
+          find(rel.target, {
+            ...args,
+            where: { _and: [{ [rel.foreignKey]: { _eq: parent.id } }, args.where ?? {}] },
+          }),
+        );
     }
   }
   return fields;
