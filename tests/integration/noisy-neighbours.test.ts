@@ -55,15 +55,23 @@ beforeAll(async () => {
 });
 
 /**
- * A workspace of its own with one run: rate-limit tests must not share buckets, which other
- * tests of this file spend (the request flood).
+ * A workspace of its own with one run: rate-limit and read-budget tests must not share buckets,
+ * which other tests of this file spend (the request flood, the wide reads).
  */
-async function workspaceWithRun(name: string): Promise<{ api: Api; key: string; runId: string }> {
+async function workspaceWithRun(
+  name: string,
+  runName?: string,
+): Promise<{ api: Api; key: string; runId: string }> {
   const space = await Workspace.create({ name });
   const key = (await asTenant(space.id, () => ApiKey.create({ name: "k" }))).secret;
   const api = prefectClient(runtime, key, space.id);
   const flow = await registerFlow(api, await createProject(api, "p"), pipelineFlow(name.toLowerCase()));
-  return { api, key, runId: await createRun(api, { flow_id: flow, parameters: { n: 1 } }) };
+  const run = await createRun(api, {
+    flow_id: flow,
+    parameters: { n: 1 },
+    ...(runName ? { flow_run_name: runName } : {}),
+  });
+  return { api, key, runId: run };
 }
 
 afterAll(async () => {
@@ -190,12 +198,13 @@ describe("introspection policy", () => {
 describe("the read engine's per-request budget", () => {
   it("reads a list's object relationships in one batch per level, so 35 task runs with task and run fit in 300 units", async () => {
     // One GetItem per row would be 10 + 35 + 2 × 35 × 11 = 815 units; batched it is about 100.
-    const project = await createProject(owner, "wide");
-    const flow = await registerFlow(owner, project, pipelineFlow("wide", { extraTasks: 30 }));
-    const run = await createRun(owner, { flow_id: flow, parameters: { n: 1 } });
+    const { api } = await workspaceWithRun("Wide");
+    const project = await createProject(api, "wide");
+    const flow = await registerFlow(api, project, pipelineFlow("wide", { extraTasks: 30 }));
+    const run = await createRun(api, { flow_id: flow, parameters: { n: 1 } });
     const read = await ok<{
       flow_run_by_pk: { task_runs: Array<{ task: { slug: string }; flow_run: { id: string } }> };
-    }>(owner, `query { flow_run_by_pk(id: "${run}") { task_runs { task { slug } flow_run { id } } } }`);
+    }>(api, `query { flow_run_by_pk(id: "${run}") { task_runs { task { slug } flow_run { id } } } }`);
     const rows = read.flow_run_by_pk.task_runs;
     expect(rows.length).toBe(35);
     expect(new Set(rows.map((r) => r.task.slug)).size).toBe(35);
@@ -205,6 +214,7 @@ describe("the read engine's per-request budget", () => {
   it("reads a cyclic fan-out's repeated relationships once per query: 5^3 runs at depth 8 within 300 units", async () => {
     // 5 task runs, each back to its run and out to its 5 task runs again: read per parent, that
     // is 1 + 5 + 25 lists and batches (over 300 units); read once per distinct list, 3.
+    const { api, runId } = await workspaceWithRun("Cyclic");
     const cyclic = await ok<{
       flow_run_by_pk: {
         task_runs: Array<{
@@ -212,7 +222,7 @@ describe("the read engine's per-request budget", () => {
         }>;
       };
     }>(
-      owner,
+      api,
       `query { flow_run_by_pk(id: "${runId}") { task_runs { flow_run { task_runs { flow_run { task_runs { flow_run { id } } } } } } } }`,
     );
     const leaves = cyclic.flow_run_by_pk.task_runs.flatMap((a) =>
@@ -224,20 +234,21 @@ describe("the read engine's per-request budget", () => {
 
   it("refuses a fan-out within the depth limit that reads more than the budget, and serves a narrow one", async () => {
     // 35 task runs, each with its own states and logs: 70 distinct lists, 10 units each, over 300.
+    const { api } = await workspaceWithRun("Budget");
     const flow = await registerFlow(
-      owner,
-      await createProject(owner, "budget"),
+      api,
+      await createProject(api, "budget"),
       pipelineFlow("budget", { extraTasks: 30 }),
     );
-    const run = await createRun(owner, { flow_id: flow, parameters: { n: 1 } });
+    const run = await createRun(api, { flow_id: flow, parameters: { n: 1 } });
     const wide = await fails(
-      owner,
+      api,
       `query { flow_run_by_pk(id: "${run}") { task_runs { states { id } logs { id } } } }`,
     );
     expect(wide.code).toBe("QUERY_TOO_COMPLEX");
     expect(wide.message).toMatch(/reads more than 300 items/);
     const narrow = await ok<{ flow_run_by_pk: { task_runs: unknown[] } }>(
-      owner,
+      api,
       `query { flow_run_by_pk(id: "${run}") { task_runs { id task { slug } } } }`,
     );
     expect(narrow.flow_run_by_pk.task_runs.length).toBe(35);
@@ -246,13 +257,14 @@ describe("the read engine's per-request budget", () => {
 
 describe("_like", () => {
   it("answers the pathological pattern (linear matcher), with the right rows", async () => {
+    const { api, runId } = await workspaceWithRun("Like", "a".repeat(64));
     const none = await ok<{ flow_run: unknown[] }>(
-      owner,
+      api,
       `query { flow_run(where: { name: { _like: "%a%a%a%a%a%a%a%b" } }) { id } }`,
     );
     expect(none.flow_run).toEqual([]);
     const hit = await ok<{ flow_run: Array<{ id: string }> }>(
-      owner,
+      api,
       `query { flow_run(where: { name: { _ilike: "%A%A%A%A%A%A%A%a" } }) { id } }`,
     );
     expect(hit.flow_run.map((r) => r.id)).toEqual([runId]);
