@@ -1,8 +1,9 @@
+import { fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { compress, pipelineFlow } from "../tests/helpers/prefect-flow.js";
 import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
-import { httpRequest } from "./lib/http.js";
 import { summarizeLatencies } from "./lib/stats.js";
 import type { Benchmark, Figure, LatencySummary } from "./lib/types.js";
 
@@ -133,51 +134,51 @@ export const noisyBenchmark: Benchmark = {
       // DROVER_BENCH_NOISY_KINDS=0,2 floods with those kinds only (by index in `floods`), to see each one's cost.
       const only = process.env.DROVER_BENCH_NOISY_KINDS?.split(",").map(Number);
       const kinds = floods(a.runId).filter((_, i) => !only || only.includes(i));
-      const outcomes = new Map<string, number>();
-      const spent = new Map<string, number>();
-      let stop = false;
       const workers = Math.max(kinds.length, context.options.concurrency);
-      const flood = Array.from({ length: workers }, async (_, worker) => {
-        const request = kinds[worker % kinds.length] as (typeof kinds)[number];
-        const body = JSON.stringify({
-          query: request.query,
-          variables: JSON.stringify(request.variables ?? {}),
-        });
-        while (!stop) {
-          const started = performance.now();
-          const response = await httpRequest(runtime.graphqlUrl, {
-            method: "POST",
-            headers: { "content-type": "application/json", authorization: `Bearer ${a.key}` },
-            body,
-          });
-          let code = "ok";
-          try {
-            const parsed = JSON.parse(response.body) as {
-              errors?: Array<{ extensions?: { code?: string } }>;
-            };
-            code = parsed.errors?.[0]?.extensions?.code ?? "ok";
-          } catch {
-            code = "unparsable";
-          }
-          const outcome = `${request.kind} → ${response.status} ${code}`;
-          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-          spent.set(outcome, (spent.get(outcome) ?? 0) + performance.now() - started);
-        }
+      const flooder = fork(fileURLToPath(new URL("./lib/flood-process.ts", import.meta.url)), [], {
+        execArgv: ["--import", "tsx"],
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
+      const message = (type: string) =>
+        new Promise<{ outcomes?: Array<[string, number, number]> }>((resolve, reject) => {
+          const onExit = (code: number | null) => reject(new Error(`the flooder exited (code ${code})`));
+          flooder.once("exit", onExit);
+          flooder.on(
+            "message",
+            function answer(m: { type: string; outcomes?: Array<[string, number, number]> }) {
+              if (m.type !== type) return;
+              flooder.off("message", answer);
+              flooder.off("exit", onExit);
+              resolve(m);
+            },
+          );
+        });
+      const started = message("started");
+      flooder.send({
+        type: "start",
+        url: runtime.graphqlUrl,
+        key: a.key,
+        workers,
+        requests: kinds.map((k) => ({
+          kind: k.kind,
+          body: JSON.stringify({ query: k.query, variables: JSON.stringify(k.variables ?? {}) }),
+        })),
+      });
+      await started;
       // Let the flood start (and drain A's bursts) before B is measured under it.
       await new Promise((resolve) => setTimeout(resolve, context.options.warmupMs));
       const flooded = await paced(readOne, context.options.durationMs, B_INTERVAL_MS);
-      stop = true;
-      await Promise.all(flood);
+      const done = message("outcomes");
+      flooder.send({ type: "stop" });
+      const answered = ((await done).outcomes ?? []).sort(([x], [y]) => x.localeCompare(y));
       context.log(`  ${latency("B under flood", flooded)}`);
       const ratio = flooded.latencyMs.p99 / idle.latencyMs.p99;
       context.log(`  B p99 under flood / idle: ${ratio.toFixed(2)}x (target ≤ 2x)`);
-      const answered = [...outcomes.entries()].sort(([x], [y]) => x.localeCompare(y));
-      for (const [outcome, count] of answered) {
-        context.log(`  A: ${outcome}: ${count} (mean ${((spent.get(outcome) ?? 0) / count).toFixed(0)} ms)`);
+      for (const [outcome, count, ms] of answered) {
+        context.log(`  A: ${outcome}: ${count} (mean ${(ms / count).toFixed(0)} ms)`);
       }
 
-      const note = `A (${workers} clients): ${answered.map(([o, c]) => `${o} ×${c}`).join("; ")}`;
+      const note = `A (${workers} clients, own process): ${answered.map(([o, c]) => `${o} ×${c}`).join("; ")}`;
       const figures: Figure[] = [
         {
           key: "b.idle",

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { THROTTLED_FOR_MS_HEADER, ThrottleDoor } from "#core/limits/door.js";
 import { dashboardBuilt, serveDashboard } from "./dashboard-files.js";
 import { placeholderPage } from "./placeholder.js";
 
@@ -118,6 +119,38 @@ function stopping(): APIGatewayProxyStructuredResultV2 {
   };
 }
 
+/**
+ * The API's own RATE_LIMITED answer, given at the door to a credential the API said is refused for
+ * `ms` more (THROTTLED_FOR_MS_HEADER), with the message it gave.
+ */
+function heldAtTheDoor(held: { ms: number; message: string }): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 429,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "retry-after": String(Math.max(1, Math.ceil(held.ms / 1000))),
+      [THROTTLED_FOR_MS_HEADER]: String(Math.ceil(held.ms)),
+    },
+    body: JSON.stringify({
+      data: null,
+      errors: [{ message: held.message, extensions: { code: "RATE_LIMITED" } }],
+    }),
+  };
+}
+
+/** The first error message of a GraphQL or KV error body (the door repeats it). */
+function errorMessage(body: string | undefined): string {
+  try {
+    const parsed = JSON.parse(body ?? "") as { errors?: Array<{ message?: unknown }>; message?: unknown };
+    const message = parsed.errors?.[0]?.message ?? parsed.message;
+    if (typeof message === "string") return message;
+  } catch {}
+  return "RATE_LIMITED: this workspace is over its request limits; retry later";
+}
+
+/** The longest a refusal at the door is held back before it is answered. */
+const MAX_DOOR_DELAY_MS = 1000;
+
 export type HttpApp = {
   routes: Routes | undefined;
   maxBodyBytes: number;
@@ -129,6 +162,7 @@ export type HttpApp = {
 
 /** node:http in front of the Lambda handlers, as API Gateway is in front of them on AWS. */
 export function createHttpServer(app: HttpApp): Server {
+  const door = new ThrottleDoor();
   return createServer(async (request, response) => {
     if (app.stopping) return send(response, stopping());
     app.inFlight = (app.inFlight ?? 0) + 1;
@@ -148,13 +182,10 @@ export function createHttpServer(app: HttpApp): Server {
         });
       }
       if (path === "/health") return send(response, { statusCode: 200, body: "ok" });
-      const route =
-        path === "/graphql" || path === "/graphql/"
-          ? routes.graphql
-          : path.startsWith("/kv/")
-            ? routes.kv
-            : undefined;
-      if (!route) {
+      const routeName =
+        path === "/graphql" || path === "/graphql/" ? "graphql" : path.startsWith("/kv/") ? "kv" : undefined;
+      const route = routeName && routes[routeName];
+      if (!routeName || !route) {
         if (dashboardBuilt()) return await serveDashboard(request, response, path);
         if (request.method === "GET" && (path === "/" || path === "/index.html")) {
           return send(response, {
@@ -169,13 +200,26 @@ export function createHttpServer(app: HttpApp): Server {
           body: "Not found",
         });
       }
+      const credential = request.headers.authorization ?? "";
+      const held = door.held(routeName, credential);
+      if (held) {
+        // A client that ignored Retry-After: refused at the door, its body discarded as it arrives
+        // (nothing buffered or parsed), and answered once the hold ends (at most a second), so a
+        // client that re-sends at once is paced to what its workspace may send.
+        request.resume();
+        await new Promise((resolve) => setTimeout(resolve, Math.min(held.ms, MAX_DOOR_DELAY_MS)));
+        return send(response, heldAtTheDoor(door.held(routeName, credential) ?? { ...held, ms: 1 }));
+      }
       const body = await readBody(request, maxBodyBytes);
       if (body === undefined) {
         send(response, tooLarge(maxBodyBytes));
         request.destroy();
         return;
       }
-      send(response, await route(toApiGatewayEvent(request, body, url)));
+      const result = await route(toApiGatewayEvent(request, body, url));
+      const throttled = result.headers?.[THROTTLED_FOR_MS_HEADER];
+      if (throttled !== undefined) door.note(routeName, credential, throttled, errorMessage(result.body));
+      send(response, result);
     } catch (error) {
       console.error("drover: request failed", error);
       if (!response.headersSent) {

@@ -300,6 +300,11 @@ describe("per-workspace rate limits", () => {
     expect(refused.length).toBeGreaterThan(0);
     const first = refused[0] as Response;
     expect(Number(first.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // Every request of the workspace is refused for that long (one token at 20/s: at most 50 ms),
+    // so the local HTTP server refuses it at the door without reading it.
+    const throttledMs = Number(first.headers.get("x-drover-throttled-ms"));
+    expect(throttledMs).toBeGreaterThan(0);
+    expect(throttledMs).toBeLessThanOrEqual(50);
     const body = (await first.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
     expect(body.errors[0]?.extensions.code).toBe("RATE_LIMITED");
     expect(body.errors[0]?.message).toMatch(/more than 20 requests per second/);
@@ -319,6 +324,15 @@ describe("per-workspace rate limits", () => {
     expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
     expect(refused.errors?.[0]?.message).toMatch(/10 log lines per second/);
     await ok(owner, WRITE, lines(runId, 50));
+    // Only its log writes wait: the refusal holds nothing at the door, and its other requests pass.
+    const again = await fetch(runtime.graphqlUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${writer.key}` },
+      body: JSON.stringify({ query: WRITE, variables: JSON.stringify(lines(writer.runId, 50)) }),
+    });
+    expect(again.status).toBe(429);
+    expect(again.headers.get("x-drover-throttled-ms")).toBeNull();
+    await ok(writer.api, "{ auth_info { tenant_id } }");
   });
 
   it("refuses an over-budget batch before coercing it: RATE_LIMITED, not its lines' type errors, on both paths", async () => {

@@ -13,12 +13,18 @@ export { TokenBucket } from "./bucket.js";
  * aliases, tokens, directives, cost) are enforced by the API's GraphQL plugins, from `Limits` too.
  */
 
-/** Refused for now: the caller should wait `retryAfterSeconds` (sent as HTTP 429 + Retry-After). */
+/**
+ * Refused for now: the caller should wait `retryAfterSeconds` (sent as HTTP 429 + Retry-After).
+ * `workspaceWaitMs` is set when every request of the workspace would be refused for exactly that
+ * long (its request or read bucket is empty): the edge may then refuse them without reading them.
+ */
 export class RateLimitedError extends DroverError {
   readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds: number) {
+  readonly workspaceWaitMs: number | undefined;
+  constructor(message: string, retryAfterSeconds: number, workspaceWaitMs?: number) {
     super("RATE_LIMITED", message);
     this.retryAfterSeconds = retryAfterSeconds;
+    this.workspaceWaitMs = workspaceWaitMs;
   }
 }
 
@@ -99,6 +105,7 @@ export function admitRequest(tenantId: string, now = Date.now()): void {
     throw new RateLimitedError(
       `RATE_LIMITED: this workspace sent more than ${rate} requests per second (burst ${burst}); retry after ${retryAfter(wait)} s`,
       retryAfter(wait),
+      wait,
     );
   }
   const { readUnitsPerSecond: readRate, readUnitsBurst: readBurst } = config.limits;
@@ -108,6 +115,7 @@ export function admitRequest(tenantId: string, now = Date.now()): void {
     throw new RateLimitedError(
       `RATE_LIMITED: this workspace's queries read more than ${readRate} units per second (rows, and 10 per storage call; burst ${readBurst}); retry after ${retryAfter(owed)} s`,
       retryAfter(owed),
+      owed,
     );
   }
 }

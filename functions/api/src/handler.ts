@@ -3,6 +3,7 @@ import { type Actor, withActor } from "#core/actor.js";
 import { Authenticator } from "#core/auth/authenticator.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError } from "#core/errors.js";
+import { THROTTLED_FOR_MS_HEADER } from "#core/limits/door.js";
 import { inWorkspaceShare } from "#core/limits/fairness.js";
 import { admitRequest, RateLimitedError, settleReads, withRequestLimits } from "#core/limits/index.js";
 import { requestInfoOf, withRequest } from "#core/request-context.js";
@@ -255,7 +256,11 @@ async function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStru
     return await inWorkspaceShare(share, respond);
   } catch (error) {
     if (!(error instanceof RateLimitedError)) throw error;
-    return rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
+    const refused = rateLimited(errorResult(429, error.code, error.message), error.retryAfterSeconds);
+    if (error.workspaceWaitMs === undefined) return refused;
+    // Every request of this credential is refused for that long: an edge may refuse them unread.
+    const wait = String(Math.ceil(error.workspaceWaitMs));
+    return { ...refused, headers: { ...refused.headers, [THROTTLED_FOR_MS_HEADER]: wait } };
   }
 }
 
