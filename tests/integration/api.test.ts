@@ -101,7 +101,7 @@ describe("tenant isolation", () => {
   it("refuses a tenant header naming another workspace, changing nothing", async () => {
     const b = client(runtime, keyB, { "X-PREFECT-TENANT-ID": tenantA });
     const res = await b(CREATE_PROJECT, { input: { name: "sneaky" } });
-    expect(res.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    expect(res.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
     const a = client(runtime, keyA);
     expect((await a('query { project(where: {name: {_eq: "sneaky"}}) { id } }')).data).toEqual({
       project: [],
@@ -115,7 +115,7 @@ describe("tenant isolation", () => {
 
   it("refuses create_project naming another tenant_id", async () => {
     const res = await client(runtime, keyB)(CREATE_PROJECT, { input: { name: "cross", tenant_id: tenantA } });
-    expect(res.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    expect(res.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
     expect(
       (await client(runtime, keyA)('query { project(where: {name: {_eq: "cross"}}) { id } }')).data,
     ).toEqual({

@@ -93,7 +93,7 @@ const m = (name: string, inputType: string, selection = "success") =>
   `mutation($input: ${inputType}!) { ${name}(input: $input) { ${selection} } }`;
 
 describe("another workspace's ids", () => {
-  it("fail every orchestration mutation with NOT_FOUND (or FORBIDDEN for a tenant id) and change nothing", async () => {
+  it("fail every orchestration mutation with NOT_FOUND (or UNAUTHENTICATED for a tenant id) and change nothing", async () => {
     const before = await ownerSnapshot();
     const flowJson = compress(pipelineFlow("owned-flow"));
     const cases: Array<[string, string, unknown, Record<string, string>?]> = [
@@ -226,7 +226,7 @@ describe("another workspace's ids", () => {
       [Q.queue, { input: { before: new Date().toISOString(), labels: ["own"], tenant_id: ownerTenant } }],
     ];
     for (const [query, variables] of forbidden)
-      expect((await fails(intruder, query, variables)).code).toBe("FORBIDDEN");
+      expect((await fails(intruder, query, variables)).code).toBe("UNAUTHENTICATED");
 
     // Polling with the owner's agent id touches nothing and returns none of the owner's runs.
     const polled = await ok<{ get_runs_in_queue: { flow_run_ids: string[] } }>(

@@ -3,7 +3,7 @@ import type { Principal } from "../api-key/index.js";
 import * as ApiKey from "../api-key/index.js";
 import { boundedCache, stringBytes } from "../cache.js";
 import { useConfig } from "../config.js";
-import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { UnauthenticatedError } from "../errors.js";
 import { isUuid } from "../ids.js";
 import { isSessionToken, verifySessionToken } from "./session-token.js";
 
@@ -55,7 +55,11 @@ export class Authenticator {
       ? await this.sessionPrincipal(match[1])
       : await this.principal(match[1]);
     if (tenantHeader && (!isUuid(tenantHeader) || tenantHeader.toLowerCase() !== principal.tenantId)) {
-      throw new ForbiddenError(`FORBIDDEN: tenant ${tenantHeader} is not the workspace of this API key`);
+      // UNAUTHENTICATED, not FORBIDDEN: the Prefect 1 client raises its AuthorizationError (and the
+      // CLI prints its message) only for errors that say UNAUTHENTICATED.
+      throw new UnauthenticatedError(
+        `UNAUTHENTICATED: tenant ${tenantHeader} is not the workspace of this API key`,
+      );
     }
     return { type: "tenant", tenantId: principal.tenantId, apiKeyId: principal.apiKeyId };
   }

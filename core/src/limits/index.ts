@@ -187,7 +187,7 @@ export function chargeReads(units: number): void {
   state.reads += units;
   if (state.reads > state.maxReads) {
     throw new QueryTooComplexError(
-      `QUERY_TOO_COMPLEX: this request reads more than ${state.maxReads} items (rows and storage calls; nested lists multiply): filter or limit its nested lists`,
+      `QUERY_TOO_COMPLEX: this request reads more than ${state.maxReads} items (rows and storage calls; nested lists multiply): filter its lists, or page them with limit and offset`,
     );
   }
 }

@@ -5,7 +5,6 @@ import {
   type BoolExp,
   type Comparison,
   type FieldResolver,
-  MAX_LIMIT,
   matches,
   type OrderBy,
   paginate,
@@ -97,7 +96,36 @@ export type FindArgs = {
   order_by?: OrderBy[] | OrderBy | null;
   limit?: number | null;
   offset?: number | null;
+  /** Hasura's `distinct_on`: the first row (in `order_by`) of each distinct value of these columns. */
+  distinct_on?: string[] | string | null;
 };
+
+/**
+ * The columns of `distinct_on`, checked as Postgres (through Hasura) checks them: they must be the
+ * leading columns of `order_by`, in any order, when an order is given.
+ */
+function distinctColumns(args: FindArgs): string[] {
+  const columns = asList(args.distinct_on);
+  if (columns.length === 0) return [];
+  const leading = asList(args.order_by)
+    .flatMap((o) => Object.keys(o))
+    .slice(0, columns.length);
+  if (leading.length > 0 && [...leading].sort().join() !== [...columns].sort().join()) {
+    throw new ValidationError(`"distinct_on" columns must match initial "order_by" columns`);
+  }
+  return columns;
+}
+
+function distinctRows(rows: Row[], columns: string[]): Row[] {
+  if (columns.length === 0) return rows;
+  const seen = new Set<string>();
+  return rows.filter((row) => {
+    const key = JSON.stringify(columns.map((c) => row[c] ?? null));
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
 
 function asList<T>(value: T[] | T | undefined | null): T[] {
   if (value === undefined || value === null) return [];
@@ -206,7 +234,10 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   let pathOrder: OrderBy[] | undefined;
   const ids = m.idPath === false ? undefined : pinned(where, "id", m);
   if (ids) source = fromArray(await m.byIds(ids.filter((id): id is string => typeof id === "string")));
-  const wanted = (args.offset ?? 0) + Math.min(args.limit ?? MAX_LIMIT, MAX_LIMIT);
+  const distinct = distinctColumns(args);
+  // Without a limit every matching row is returned (a list is never cut short without a word;
+  // the request's read budget bounds it, with an error naming limit and offset).
+  const wanted = args.limit == null ? Number.POSITIVE_INFINITY : (args.offset ?? 0) + args.limit;
   // When reading can stop early, storage pages need hold little more than the rows wanted.
   const pageSize = Math.min(1000, Math.max(10, wanted + 5));
   for (const index of m.indexes) {
@@ -219,7 +250,10 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
       break;
     }
     // Several values are read one after the other: only one value's rows come in the path's order.
-    pathOrder = values.length === 1 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
+    pathOrder =
+      values.length === 1 && distinct.length === 0
+        ? index.orders?.find((o) => serves(args.order_by, o))
+        : undefined;
     source = index.load(values, { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined });
   }
   if (!source) {
@@ -234,26 +268,91 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
 
   // With the path's own order, reading can stop once enough rows match.
   const canStopEarly =
-    pathOrder !== undefined ||
-    (natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null);
+    distinct.length === 0 &&
+    (pathOrder !== undefined ||
+      (natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null));
   const resolver = relationshipResolver(m);
   const matching: Row[] = [];
-  let read = 0;
+  // Rows read and filtered out: a query that reads many rows to return few has no selective path.
+  let skipped = 0;
   for await (const row of source) {
     chargeReads(1);
-    if (++read > MAX_ITEMS_READ) {
-      throw new ValidationError(
-        `Query on ${entity} would read more than ${MAX_ITEMS_READ} items: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,
-      );
-    }
     if (await matches(row, where, resolver)) {
       matching.push(row);
       if (canStopEarly && matching.length >= wanted) break;
+    } else if (++skipped > MAX_ITEMS_READ) {
+      throw new ValidationError(
+        `Query on ${entity} would read more than ${MAX_ITEMS_READ} items it does not return: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,
+      );
     }
   }
   const ordered =
     pathOrder || (natural && sameOrder(args.order_by, natural))
       ? matching
       : sortItems(matching, args.order_by ?? undefined);
-  return paginate(ordered, args.limit, args.offset);
+  return paginate(distinctRows(ordered, distinct), args.limit, args.offset);
+}
+
+/** Hasura's `<entity>_aggregate` answer: the rows `find` selects, and aggregates over them. */
+export type Aggregate = {
+  nodes: Row[];
+  aggregate: {
+    /** Rows, or non-null values of `columns` (distinct ones with `distinct`), as SQL's COUNT. */
+    count: (args: { columns?: string[] | null; distinct?: boolean | null }) => number;
+    max: Row;
+    min: Row;
+    sum: Row;
+    avg: Row;
+  };
+};
+
+function present(rows: Row[], column: string): unknown[] {
+  return rows.map((row) => row[column]).filter((v) => v !== null && v !== undefined);
+}
+
+function greater(a: unknown, b: unknown): boolean {
+  return typeof a === "number" && typeof b === "number" ? a > b : String(a) > String(b);
+}
+
+/** One value per column of `columns`, folded from the rows' non-null values of that column. */
+function perColumn(rows: Row[], columns: string[], fold: (values: unknown[]) => unknown): Row {
+  return Object.fromEntries(columns.map((column) => [column, fold(present(rows, column))]));
+}
+
+/**
+ * The rows `find` selects for `args` (where, order_by, distinct_on, limit, offset: Hasura counts
+ * the selected rows) with their count, max, min, sum and avg (SQL semantics: nulls are skipped;
+ * sum and avg of no values are null).
+ */
+export async function aggregate(entity: string, args: FindArgs): Promise<Aggregate> {
+  const rows = await find(entity, args);
+  const columns = Object.keys(model(entity).columns);
+  const numbers = (values: unknown[]) => values.filter((v): v is number => typeof v === "number");
+  const sum = (values: unknown[]) => {
+    const n = numbers(values);
+    return n.length === 0 ? null : n.reduce((a, b) => a + b, 0);
+  };
+  return {
+    nodes: rows,
+    aggregate: {
+      count: ({ columns, distinct }) => {
+        const list = asList(columns);
+        if (list.length === 0) return rows.length;
+        const counted = rows.filter((row) => list.every((c) => row[c] !== null && row[c] !== undefined));
+        if (!distinct) return counted.length;
+        return new Set(counted.map((row) => JSON.stringify(list.map((c) => row[c])))).size;
+      },
+      max: perColumn(rows, columns, (values) =>
+        values.reduce<unknown>((best, v) => (best === null || greater(v, best) ? v : best), null),
+      ),
+      min: perColumn(rows, columns, (values) =>
+        values.reduce<unknown>((best, v) => (best === null || greater(best, v) ? v : best), null),
+      ),
+      sum: perColumn(rows, columns, sum),
+      avg: perColumn(rows, columns, (values) => {
+        const n = numbers(values);
+        return n.length === 0 ? null : (sum(n) ?? 0) / n.length;
+      }),
+    },
+  };
 }

@@ -122,11 +122,19 @@ export const MODELS: EntityModel[] = [
       mapped: "Boolean",
       auto_generated: "Boolean",
       cache_key: "String",
+      // Prefect Server's column; serialized Prefect 1 tasks carry none, so it reads null.
+      description: "String",
       created: "timestamptz",
     }),
     relationships: { flow: { kind: "object", target: "flow", column: "flow_id" } },
     byIds: asRows(Flow.tasksFromIds),
     indexes: [{ column: "flow_id", load: each(async (id) => (await Flow.tasksOf(id)) as unknown as Row[]) }],
+    // `prefect get tasks`: every flow's tasks, flow by flow (no natural order: `register_tasks`
+    // may add tasks to an older flow later), bounded by the request's read budget.
+    listAll: async function* () {
+      for await (const flow of Flow.listAll())
+        yield* (await Flow.tasksOf(String(flow.id))) as unknown as Row[];
+    },
   },
   {
     name: "flow_run",

@@ -132,11 +132,15 @@ export function likeMatch(
   return p === tokens.length;
 }
 
-/** Whether a column value satisfies a comparison expression. */
+/**
+ * Whether a column value satisfies a comparison expression. A null operand is no condition, as
+ * Hasura (what Prefect Cloud ran on) treated it: the Prefect CLI sends `{_eq: null}` for every
+ * filter the user left unset (`prefect get flow-runs`, `prefect get logs --name`).
+ */
 export function matchesComparison(value: unknown, comparison: Comparison): boolean {
   for (const [op, operand] of Object.entries(comparison)) {
-    if (operand === undefined) continue;
     if (!COMPARISON_OPERATORS.has(op)) throw new ValidationError(`unknown comparison operator ${op}`);
+    if (operand === undefined || operand === null) continue;
     const isNull = value === null || value === undefined;
     switch (op) {
       case "_is_null":
@@ -250,9 +254,7 @@ export function sortItems<T extends Record<string, unknown>>(
   });
 }
 
-export const MAX_LIMIT = 1000;
-
-/** Applies offset and limit after filtering and sorting, with a bounded page size. */
+/** Applies offset and limit after filtering and sorting; without a limit, every row from `offset` on. */
 export function paginate<T>(
   items: T[],
   limit: number | undefined | null,
@@ -263,8 +265,7 @@ export function paginate<T>(
   if (offset !== undefined && offset !== null && offset < 0)
     throw new ValidationError("offset must not be negative");
   const start = offset ?? 0;
-  const size = Math.min(limit ?? MAX_LIMIT, MAX_LIMIT);
-  return items.slice(start, start + size);
+  return limit == null ? items.slice(start) : items.slice(start, start + limit);
 }
 
 /** The value a where-clause pins a column to with `_eq`, if it does (at the top level or in `_and`). */

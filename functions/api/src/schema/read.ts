@@ -1,5 +1,13 @@
 import type { GraphQLResolveInfo } from "graphql";
-import { type EntityModel, type FindArgs, find, loadById, type Row } from "#core/query/engine.js";
+import {
+  aggregate,
+  type ColumnType,
+  type EntityModel,
+  type FindArgs,
+  find,
+  loadById,
+  type Row,
+} from "#core/query/engine.js";
 import { MODELS } from "#core/query/models.js";
 
 /**
@@ -19,17 +27,45 @@ const COMPARISON: Record<string, string> = {
 };
 
 const LIST_ARGS = (target: string) =>
-  `(where: ${target}_bool_exp, order_by: [${target}_order_by!], limit: Int, offset: Int)`;
+  `(where: ${target}_bool_exp, order_by: [${target}_order_by!], limit: Int, offset: Int, distinct_on: [${target}_select_column!])`;
+
+/** Columns `min`/`max` apply to (Hasura: comparable scalars) and `sum`/`avg` (numbers). */
+const ORDERED: ColumnType[] = ["Int", "Float", "String", "timestamptz", "uuid"];
+const NUMERIC: ColumnType[] = ["Int", "Float"];
+
+/** Hasura's aggregate types of an entity: `<entity>_aggregate { aggregate { count max min sum avg } nodes }`. */
+function aggregateSdl(m: EntityModel): string {
+  const columns = Object.entries(m.columns);
+  const ordered = columns.filter(([, type]) => ORDERED.includes(type));
+  const numeric = columns.filter(([, type]) => NUMERIC.includes(type));
+  const fieldsType = (suffix: string, list: Array<[string, ColumnType]>, as?: string) =>
+    list.length === 0
+      ? ""
+      : `type ${m.name}_${suffix}_fields {\n${list.map(([name, type]) => `  ${name}: ${as ?? type}`).join("\n")}\n}\n`;
+  const fields = [
+    `  count(columns: [${m.name}_select_column!], distinct: Boolean): Int!`,
+    ...(ordered.length > 0 ? [`  max: ${m.name}_max_fields`, `  min: ${m.name}_min_fields`] : []),
+    ...(numeric.length > 0 ? [`  sum: ${m.name}_sum_fields`, `  avg: ${m.name}_avg_fields`] : []),
+  ];
+  return `enum ${m.name}_select_column {\n${columns.map(([name]) => `  ${name}`).join("\n")}\n}\n
+type ${m.name}_aggregate {\n  aggregate: ${m.name}_aggregate_fields\n  nodes: [${m.name}!]!\n}\n
+type ${m.name}_aggregate_fields {\n${fields.join("\n")}\n}\n
+${fieldsType("max", ordered)}${fieldsType("min", ordered)}${fieldsType("sum", numeric)}${fieldsType("avg", numeric, "Float")}
+type Query {\n  ${m.name}_aggregate${LIST_ARGS(m.name)}: ${m.name}_aggregate!\n}\n`;
+}
 
 function entitySdl(m: EntityModel): string {
   const columns = Object.entries(m.columns);
   const relationships = Object.entries(m.relationships);
   const fields = [
     ...columns.map(([name, type]) => `  ${name}: ${type}`),
-    ...relationships.map(([name, rel]) =>
+    ...relationships.flatMap(([name, rel]) =>
       rel.kind === "object"
-        ? `  ${name}: ${rel.target}`
-        : `  ${name}${LIST_ARGS(rel.target)}: [${rel.target}!]!`,
+        ? [`  ${name}: ${rel.target}`]
+        : [
+            `  ${name}${LIST_ARGS(rel.target)}: [${rel.target}!]!`,
+            `  ${name}_aggregate${LIST_ARGS(rel.target)}: ${rel.target}_aggregate!`,
+          ],
     ),
   ];
   const boolExp = [
@@ -67,6 +103,7 @@ export const readTypeDefs = /* GraphQL */ `
   }
 
   ${MODELS.map(entitySdl).join("\n")}
+  ${MODELS.map(aggregateSdl).join("\n")}
 `;
 
 type Resolver = (parent: Row, args: FindArgs, context: object, info: GraphQLResolveInfo) => unknown;
@@ -112,12 +149,15 @@ function entityResolvers(m: EntityModel) {
         return (await once(context, info, [rel.target, id], () => loadById(context, rel.target, id))) ?? null;
       };
     } else {
+      const scoped = (parent: Row, args: FindArgs): FindArgs => ({
+        ...args,
+        where: { _and: [{ [rel.foreignKey]: { _eq: parent.id } }, args.where ?? {}] },
+      });
       fields[name] = (parent, args, context, info) =>
-        once(context, info, [rel.target, parent.id, args], () =>
-          find(rel.target, {
-            ...args,
-            where: { _and: [{ [rel.foreignKey]: { _eq: parent.id } }, args.where ?? {}] },
-          }),
+        once(context, info, [rel.target, parent.id, args], () => find(rel.target, scoped(parent, args)));
+      fields[`${name}_aggregate`] = (parent, args, context, info) =>
+        once(context, info, ["aggregate", rel.target, parent.id, args], () =>
+          aggregate(rel.target, scoped(parent, args)),
         );
     }
   }
@@ -128,6 +168,7 @@ export const readResolvers = {
   Query: Object.fromEntries(
     MODELS.flatMap((m) => [
       [m.name, (_: unknown, args: FindArgs) => find(m.name, args)],
+      [`${m.name}_aggregate`, (_: unknown, args: FindArgs) => aggregate(m.name, args)],
       ...(m.columns.id === "uuid"
         ? [
             [
