@@ -43,6 +43,11 @@ export type IndexPath = {
   load: (values: unknown[], options: PathOptions) => AsyncIterable<Row>;
   /** Orders the path yields one value's rows in (e.g. by its sort key): no sorting, early stop. */
   orders?: OrderBy[][];
+  /**
+   * For a sparse path holding only some rows (e.g. Cached task runs): whether the where-clause
+   * keeps only rows the path holds; otherwise the path is not used.
+   */
+  serves?: (where: BoolExp | undefined) => boolean;
 };
 
 export type EntityModel = {
@@ -242,6 +247,7 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   const pageSize = Math.min(1000, Math.max(10, wanted + 5));
   for (const index of m.indexes) {
     if (source) break;
+    if (index.serves && !index.serves(where)) continue;
     const given = pinned(where, index.column, m);
     if (!given) continue;
     const values = given.filter(couldBeKey);

@@ -6,6 +6,20 @@ import * as Log from "../log/index.js";
 import * as Project from "../project/index.js";
 import * as TaskRun from "../task-run/index.js";
 import { type ColumnType, type EntityModel, type PathOptions, type Row, registerModel } from "./engine.js";
+import { type BoolExp, type Comparison, pinnedValue } from "./where.js";
+
+/** The `_gte` (or `_gt`) bound a where-clause puts on a column at its top level or in `_and`, if a string. */
+function lowerBound(where: BoolExp | undefined, column: string): string | undefined {
+  if (!where) return undefined;
+  const direct = where[column] as Comparison | undefined;
+  const bound = direct?._gte ?? direct?._gt;
+  if (typeof bound === "string") return bound;
+  for (const sub of Array.isArray(where._and) ? where._and : where._and ? [where._and] : []) {
+    const found = lowerBound(sub, column);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 /** Reads from several exact values of an index, one after the other. */
 function each(load: (value: string, options: PathOptions) => AsyncIterable<Row> | Promise<Row[]>) {
@@ -226,7 +240,22 @@ export const MODELS: EntityModel[] = [
       logs: { kind: "array", target: "log", foreignKey: "task_run_id" },
     },
     byIds: asRows(TaskRun.fromIds),
-    indexes: [{ column: "flow_run_id", load: each((id) => TaskRun.ofFlowRun(id)) }],
+    indexes: [
+      { column: "flow_run_id", load: each((id) => TaskRun.ofFlowRun(id)) },
+      // The client's cached-state query (`get_latest_cached_states`): Cached runs of a task or a
+      // cache key, newest first, from the given state timestamp on.
+      ...(["task_id", "cache_key"] as const).map((column) => ({
+        column,
+        serves: (where: BoolExp | undefined) => pinnedValue(where, "state") === "Cached",
+        load: each((value, { where, pageSize }) =>
+          TaskRun.cached(column === "task_id" ? { taskId: value } : { cacheKey: value }, {
+            from: lowerBound(where, "state_timestamp"),
+            pageSize,
+          }),
+        ),
+        orders: [[{ state_timestamp: "desc" as const }]],
+      })),
+    ],
   },
   ...(["flow_run", "task_run"] as const).map(
     (parent): EntityModel => ({

@@ -30,7 +30,7 @@ const MAX_ATTEMPTS = 5;
 const RETRIED = new Set(["None", "ConditionalCheckFailed", "TransactionConflict"]);
 
 /** An entry of a batch: its transition with the version the caller gave (null: any). */
-export type BatchEntry = Omit<Transition, "now" | "ready" | "watch" | "set" | "condition">;
+export type BatchEntry = Omit<Transition, "now" | "ready" | "watch" | "set" | "remove" | "condition">;
 
 /** What the transition of each entry adds, known only once the run is read (index attributes). */
 export type Complete = (entry: BatchEntry, item: Record<string, unknown>, now: string) => Partial<Transition>;

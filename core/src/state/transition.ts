@@ -39,6 +39,8 @@ export type Transition = {
   watch?: { watch_pk: string; watch_sk: string } | "remove";
   /** Further attributes set by the same write (e.g. the scheduler's lazarus count). */
   set?: Record<string, unknown>;
+  /** Attributes the same write removes (e.g. a sparse index's sort key). */
+  remove?: string[];
   /** A further condition on the current item (placeholders `:c_*`; `#state` names the state). */
   condition?: { expression: string; values: Record<string, unknown> };
   /** The transition's clock (the scheduler passes its tick's). */
@@ -184,6 +186,10 @@ export function transitionUpdate(t: Transition, now: string, entry: InlineEntry)
     set.push(`#x${i} = :x${i}`);
     names[`#x${i}`] = attribute;
     values[`:x${i}`] = value;
+  });
+  (t.remove ?? []).forEach((attribute, i) => {
+    remove.push(`#r${i}`);
+    names[`#r${i}`] = attribute;
   });
   if (t.version !== null) {
     condition += " AND version = :expected";

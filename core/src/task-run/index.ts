@@ -14,7 +14,7 @@ import * as FlowRun from "../flow-run/index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import * as Batch from "../state/batch.js";
 import { readHistory } from "../state/history.js";
-import { applyTransition } from "../state/transition.js";
+import { applyTransition, type Transition } from "../state/transition.js";
 import { isFinished, isScheduled, type ParsedState, serverState } from "../state/types.js";
 import { TaskRunKeys } from "./keys.js";
 
@@ -78,6 +78,8 @@ function newTaskRunItem(
   return {
     ...TaskRunKeys.run(t, id),
     ...TaskRunKeys.ofFlowRun(t, flowRunId, task.id, mapIndex),
+    ...TaskRunKeys.cachedOfTask(t, task.id),
+    ...(task.cache_key ? TaskRunKeys.cachedOfKey(t, task.cache_key) : {}),
     entity: "task-run",
     ...row,
     // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
@@ -205,6 +207,16 @@ export function setStates(updates: StateUpdate[]): Promise<Batch.StateResult[]> 
   );
 }
 
+/**
+ * What a transition writes to the Cached indexes: a run entering Cached gets their sort key (at
+ * the transition's time), any other state removes it, so only Cached runs are found there.
+ */
+function cachedIndex(id: string, state: ParsedState, now: string): Pick<Transition, "set" | "remove"> {
+  if (state.type !== "Cached") return { remove: ["gsi2sk", "gsi3sk"] };
+  const sk = TaskRunKeys.cachedSk(now, id);
+  return { set: { gsi2sk: sk, gsi3sk: sk } };
+}
+
 async function setTogether(updates: Batch.StateEntry[]) {
   for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Task run ${u.id} not found`);
   const t = useTenantId();
@@ -227,6 +239,7 @@ async function setTogether(updates: Batch.StateEntry[]) {
           requireRunning(update.id, await flowRunStates.get(flowRunId));
         }
       },
+      complete: (entry, _item, now) => cachedIndex(entry.id, entry.state, now),
     },
   );
   for (const [i, item] of before.entries()) {
@@ -292,12 +305,15 @@ export async function setState(id: string, version: number | null, state: Parsed
     if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
     requireRunning(id, await FlowRun.stateOf(flowRunId));
   }
+  const now = nowIso();
   const item = await applyTransition({
     entity: "task run",
     id,
     key: TaskRunKeys.run(useTenantId(), id),
     version,
     state,
+    now,
+    ...cachedIndex(id, state, now),
   });
   const written = toTaskRun(item);
   await afterTransition(written.flow_run_id, id, state, String(item.previous_state ?? ""));
@@ -380,6 +396,32 @@ export async function* ofFlowRun(flowRunId: string, taskId?: string): AsyncItera
     IndexName: "gsi1",
     KeyConditionExpression: taskId ? "gsi1pk = :pk AND begins_with(gsi1sk, :task)" : "gsi1pk = :pk",
     ExpressionAttributeValues: { ":pk": partition, ...(taskId ? { ":task": `${taskId}#` } : {}) },
+  })) {
+    yield toTaskRun(item);
+  }
+}
+
+/**
+ * The Cached task runs of a task (or, given `cacheKey`, of every task with that cache key) whose
+ * state timestamp is at least `from`, newest first: the client's cached-state query, read from
+ * the sparse Cached index (only Cached runs are there), so it costs the rows it returns.
+ */
+export async function* cached(
+  by: { taskId: string } | { cacheKey: string },
+  options: { from?: string | undefined; pageSize?: number | undefined } = {},
+): AsyncIterable<Record<string, unknown>> {
+  const t = useTenantId();
+  const [index, pk, sk] =
+    "taskId" in by
+      ? (["gsi2", TaskRunKeys.cachedOfTask(t, by.taskId).gsi2pk, "gsi2sk"] as const)
+      : (["gsi3", TaskRunKeys.cachedOfKey(t, by.cacheKey).gsi3pk, "gsi3sk"] as const);
+  for await (const item of queryItems({
+    TableName: mainTable(),
+    IndexName: index,
+    KeyConditionExpression: options.from ? `${index}pk = :pk AND ${sk} >= :from` : `${index}pk = :pk`,
+    ExpressionAttributeValues: { ":pk": pk, ...(options.from ? { ":from": options.from } : {}) },
+    ScanIndexForward: false,
+    ...(options.pageSize ? { Limit: options.pageSize } : {}),
   })) {
     yield toTaskRun(item);
   }

@@ -23,11 +23,19 @@ const uuid = new GraphQLScalarType({
   },
 });
 
+/** A date and time without a zone designator (`datetime.utcnow().isoformat()`, as the Prefect client sends). */
+const NAIVE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/**
+ * An ISO 8601 timestamp in UTC. One without a zone is UTC (as Postgres reads it for a timestamptz
+ * on a UTC server, which Prefect's was), never the process's local time.
+ */
 function parseTimestamp(value: unknown): string {
-  if (typeof value !== "string" || Number.isNaN(Date.parse(value))) {
+  const text = typeof value === "string" && NAIVE.test(value) ? `${value}Z` : value;
+  if (typeof text !== "string" || Number.isNaN(Date.parse(text))) {
     throw badInput(`Expected an ISO 8601 timestamp, got ${JSON.stringify(value)}`);
   }
-  return new Date(value).toISOString();
+  return new Date(text).toISOString();
 }
 
 const timestamptz = new GraphQLScalarType({
