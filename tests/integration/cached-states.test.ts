@@ -149,6 +149,8 @@ describe("the cached-state query", () => {
       `query { task_run(where: { task_id: { _eq: "${taskId}" }, state: { _eq: "Success" } }) { id } }`,
     );
     expect(error.code).toBe("BAD_USER_INPUT");
-    expect(error.message).toMatch(/needs a filter with _eq or _in on one of: id, flow_run_id/);
+    expect(error.message).toMatch(
+      /on one of: id, flow_run_id, task_id \(with state: \{ _eq: "Cached" \}\), cache_key \(with state: \{ _eq: "Cached" \}\)/,
+    );
   });
 });

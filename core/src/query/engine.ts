@@ -48,7 +48,15 @@ export type IndexPath = {
    * keeps only rows the path holds; otherwise the path is not used.
    */
   serves?: (where: BoolExp | undefined) => boolean;
+  /** What `serves` asks for, in the words of a where-clause (named in refusals). */
+  servesWhen?: string;
 };
+
+/** The filters that give `m` a selective path, for refusals. */
+function selectiveFilters(m: EntityModel): string {
+  const paths = m.indexes.map((i) => (i.servesWhen ? `${i.column} (with ${i.servesWhen})` : i.column));
+  return [...new Set(["id", ...paths])].join(", ");
+}
 
 export type EntityModel = {
   name: string;
@@ -264,8 +272,9 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   }
   if (!source) {
     if (!m.listAll) {
-      const paths = ["id", ...m.indexes.map((i) => i.column)].join(", ");
-      throw new ValidationError(`Query on ${entity} needs a filter with _eq or _in on one of: ${paths}`);
+      throw new ValidationError(
+        `Query on ${entity} needs a filter with _eq or _in on one of: ${selectiveFilters(m)}`,
+      );
     }
     natural = m.naturalOrder;
     const early = natural !== undefined && sameOrder(args.order_by, natural) && args.limit != null;
@@ -288,7 +297,7 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
       if (canStopEarly && matching.length >= wanted) break;
     } else if (++skipped > MAX_ITEMS_READ) {
       throw new ValidationError(
-        `Query on ${entity} would read more than ${MAX_ITEMS_READ} items it does not return: filter on id or ${m.indexes.map((i) => i.column).join(", ") || "id"}, or add a limit with the default order`,
+        `Query on ${entity} would read more than ${MAX_ITEMS_READ} items it does not return: filter with _eq or _in on one of: ${selectiveFilters(m)}, or add a limit with the default order`,
       );
     }
   }

@@ -247,6 +247,7 @@ export const MODELS: EntityModel[] = [
       ...(["task_id", "cache_key"] as const).map((column) => ({
         column,
         serves: (where: BoolExp | undefined) => pinnedValue(where, "state") === "Cached",
+        servesWhen: 'state: { _eq: "Cached" }',
         load: each((value, { where, pageSize }) =>
           TaskRun.cached(column === "task_id" ? { taskId: value } : { cacheKey: value }, {
             from: lowerBound(where, "state_timestamp"),
