@@ -309,6 +309,40 @@ describe("prefect describe", () => {
   });
 });
 
+describe("log timestamps", () => {
+  it("keeps microseconds: lines in one millisecond read back in order, and a bound after one skips none", async () => {
+    const at = (us: string) => `2026-12-02T10:00:00.123${us}+00:00`;
+    // Sent out of order, as several handlers' batches may arrive.
+    const lines = ["003", "001", "002"].map((us) => ({
+      flow_run_id: runB,
+      message: `us ${us}`,
+      level: "INFO",
+      timestamp: at(us),
+    }));
+    await ok(api, "mutation($input: write_run_logs_input!) { write_run_logs(input: $input) { success } }", {
+      input: { logs: lines },
+    });
+    type Logs = { flow_run_by_pk: { logs: Array<{ message: string; timestamp: string }> } };
+    const read = (where: string) =>
+      ok<Logs>(
+        api,
+        `query { flow_run_by_pk(id: "${runB}") { logs(where: ${where}, order_by: { timestamp: asc }) { message timestamp } } }`,
+      );
+    await vi.waitFor(async () => expect((await read("{}")).flow_run_by_pk.logs).toHaveLength(3), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    expect((await read("{}")).flow_run_by_pk.logs).toEqual([
+      { message: "us 001", timestamp: "2026-12-02T10:00:00.123001Z" },
+      { message: "us 002", timestamp: "2026-12-02T10:00:00.123002Z" },
+      { message: "us 003", timestamp: "2026-12-02T10:00:00.123003Z" },
+    ]);
+    // What a watcher asks after seeing the line at .123001: the two after it, in the same millisecond.
+    const after = await read(`{ timestamp: { _gt: "${at("001")}" } }`);
+    expect(after.flow_run_by_pk.logs.map((l) => l.message)).toEqual(["us 002", "us 003"]);
+  });
+});
+
 describe("Hasura's read language beyond the CLI", () => {
   it("aggregates count, max, min, sum and avg over the selected rows", async () => {
     const data = await ok<{

@@ -24,10 +24,16 @@ const line = (message: string, extra: Record<string, unknown> = {}) => ({
 });
 
 describe("log line preparation", () => {
-  it("normalises the client's timestamps to UTC milliseconds, taking a zoneless one as UTC", () => {
-    expect(normalizeTimestamp("2026-11-21T16:50:05.374712+00:00")).toBe("2026-11-21T16:50:05.374Z");
-    expect(normalizeTimestamp("2026-11-21T18:50:05+02:00")).toBe("2026-11-21T16:50:05.000Z");
-    expect(normalizeTimestamp("2026-11-21T16:50:05")).toBe("2026-11-21T16:50:05.000Z");
+  it("normalises the client's timestamps to UTC microseconds, taking a zoneless one as UTC", () => {
+    expect(normalizeTimestamp("2026-11-21T16:50:05.374712+00:00")).toBe("2026-11-21T16:50:05.374712Z");
+    expect(normalizeTimestamp("2026-11-21T18:50:05+02:00")).toBe("2026-11-21T16:50:05.000000Z");
+    expect(normalizeTimestamp("2026-11-21T18:50:05.5+0200")).toBe("2026-11-21T16:50:05.500000Z");
+    expect(normalizeTimestamp("2026-11-21T16:50:05")).toBe("2026-11-21T16:50:05.000000Z");
+    // Lines within one millisecond sort as the client stamped them.
+    const a = normalizeTimestamp("2026-11-21T16:50:05.374009+00:00") ?? "";
+    const b = normalizeTimestamp("2026-11-21T16:50:05.374010+00:00") ?? "";
+    expect(a < b).toBe(true);
+    expect(normalizeTimestamp("1969-12-31T23:59:59Z")).toBeUndefined();
     expect(normalizeTimestamp("1")).toBeUndefined();
     expect(normalizeTimestamp("yesterday")).toBeUndefined();
   });
@@ -131,7 +137,7 @@ describe("the time window of a logs query", () => {
           { timestamp: { _gt: "2026-11-21T16:50:04.217Z" } },
         ],
       }),
-    ).toEqual({ from: "2026-11-21T16:50:04.217Z", through: "2026-11-21T16:50:07.548Z" });
+    ).toEqual({ from: "2026-11-21T16:50:04.217000Z", through: "2026-11-21T16:50:07.548000Z" });
   });
 
   it("keeps the narrowest bounds and ignores _or and _not", () => {
@@ -142,6 +148,6 @@ describe("the time window of a logs query", () => {
         _or: [{ timestamp: { _lt: "2026-11-21T12:00:00Z" } }],
         _not: { timestamp: { _gt: "2026-11-21T13:00:00Z" } },
       }),
-    ).toEqual({ from: "2026-11-21T11:00:00.000Z" });
+    ).toEqual({ from: "2026-11-21T11:00:00.000000Z" });
   });
 });

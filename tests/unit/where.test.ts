@@ -28,6 +28,21 @@ describe("where: comparison operators", () => {
     expect(matchesComparison(item.name, comparison)).toBe(expected);
   });
 
+  it("compares timestamps as times, whatever their precision and zone", () => {
+    // A stored millisecond timestamp and the same instant with microseconds and an offset.
+    expect(matchesComparison("2026-11-21T16:50:05.374Z", { _eq: "2026-11-21T18:50:05.374000+02:00" })).toBe(
+      true,
+    );
+    expect(matchesComparison("2026-11-21T16:50:05.374Z", { _lte: "2026-11-21T16:50:05.374000Z" })).toBe(true);
+    // `--watch` asks for lines after the last one seen: the next microsecond is after it.
+    expect(matchesComparison("2026-11-21T16:50:05.374713Z", { _gt: "2026-11-21T16:50:05.374712Z" })).toBe(
+      true,
+    );
+    expect(matchesComparison("2026-11-21T16:50:05.374712Z", { _gt: "2026-11-21T16:50:05.374712Z" })).toBe(
+      false,
+    );
+  });
+
   it("compares numbers numerically, not as strings", () => {
     expect(matchesComparison(10, { _gt: 9 })).toBe(true);
     expect(matchesComparison(3, { _gte: 3, _lte: 3 })).toBe(true);

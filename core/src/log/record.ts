@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { deterministicId, isUuid } from "../ids.js";
 import { describePath, storableIssue } from "../storable.js";
+import { isoMicros } from "../time.js";
 
 /**
  * One run log line: what the client sends (`LogInput`), and what is queued and stored
@@ -61,17 +62,13 @@ export const logRecord = z.object({
   created: z.iso.datetime(),
 });
 
-const ISO_RE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-/** An ISO 8601 timestamp as stored and compared everywhere: UTC, milliseconds (`toISOString`). */
+/**
+ * A log line's timestamp as stored and compared: UTC, with microseconds (core/src/time.ts), in
+ * the years 1970 to 9999 (its expiry is an epoch second).
+ */
 export function normalizeTimestamp(value: string): string | undefined {
-  const match = ISO_RE.exec(value.trim());
-  if (!match) return undefined;
-  // Without a zone the client means UTC (Date.parse would take local time).
-  const ms = Date.parse(match[1] ? value.trim() : `${value.trim()}Z`);
-  if (Number.isNaN(ms)) return undefined;
-  const year = new Date(ms).getUTCFullYear();
-  return year < 1970 || year > 9999 ? undefined : new Date(ms).toISOString();
+  const normalized = isoMicros(value);
+  return normalized !== undefined && normalized >= "1970" ? normalized : undefined;
 }
 
 export function normalizeLevel(value: string | null | undefined): Level | undefined {

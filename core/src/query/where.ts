@@ -1,4 +1,8 @@
 import { ValidationError } from "../errors.js";
+import { compareTimes } from "../time.js";
+
+/** What every ISO 8601 timestamp starts with (a cheap test before parsing). */
+const TIMESTAMP_START = /^\d{4}-\d{2}-\d{2}[T ]\d/;
 
 /**
  * Hasura-style boolean expressions (`where`) evaluated over plain items, and `order_by`,
@@ -48,8 +52,13 @@ function asList(value: BoolExp[] | BoolExp | undefined): BoolExp[] {
   return Array.isArray(value) ? value : [value];
 }
 
+/** Numbers as numbers, timestamps as times (whatever their precision and zone), else as strings. */
 function compare(a: unknown, b: unknown): number {
   if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "string" && typeof b === "string" && TIMESTAMP_START.test(a) && TIMESTAMP_START.test(b)) {
+    const times = compareTimes(a, b);
+    if (times !== undefined) return times;
+  }
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
 

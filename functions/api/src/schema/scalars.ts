@@ -1,6 +1,7 @@
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
 import { isUuid } from "#core/ids.js";
 import { describePath, MAX_JSON_DEPTH, storableIssue } from "#core/storable.js";
+import { isoMicros } from "#core/time.js";
 
 function badInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
@@ -23,19 +24,14 @@ const uuid = new GraphQLScalarType({
   },
 });
 
-/** A date and time without a zone designator (`datetime.utcnow().isoformat()`, as the Prefect client sends). */
-const NAIVE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
-
 /**
- * An ISO 8601 timestamp in UTC. One without a zone is UTC (as Postgres reads it for a timestamptz
- * on a UTC server, which Prefect's was), never the process's local time.
+ * An ISO 8601 timestamp in UTC, microseconds kept (core/src/time.ts). One without a zone is UTC
+ * (as Postgres reads a timestamptz on a UTC server, which Prefect's was), never local time.
  */
 function parseTimestamp(value: unknown): string {
-  const text = typeof value === "string" && NAIVE.test(value) ? `${value}Z` : value;
-  if (typeof text !== "string" || Number.isNaN(Date.parse(text))) {
-    throw badInput(`Expected an ISO 8601 timestamp, got ${JSON.stringify(value)}`);
-  }
-  return new Date(text).toISOString();
+  const parsed = typeof value === "string" ? isoMicros(value) : undefined;
+  if (parsed === undefined) throw badInput(`Expected an ISO 8601 timestamp, got ${JSON.stringify(value)}`);
+  return parsed;
 }
 
 const timestamptz = new GraphQLScalarType({
