@@ -152,7 +152,7 @@ describe("write_run_logs to flow_run.logs", () => {
     expect(Date.now() - start).toBeLessThan(1500);
     expect(rows.map((r) => r.message)).toEqual(["line 0", "line 1", "line 2", "line 3"]);
     expect(rows[2]?.task_run_id).toBe(run.taskRunIds[0]);
-    expect(rows[0]?.timestamp).toBe("2026-11-21T16:50:00.000Z");
+    expect(rows[0]?.timestamp).toBe("2026-11-21T16:50:00.000123Z");
   });
 
   it("accepts an agent line without timestamp or task run (the recorded agent request)", async () => {
