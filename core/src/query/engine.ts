@@ -314,10 +314,11 @@ export type Aggregate = {
   aggregate: {
     /** Rows, or non-null values of `columns` (distinct ones with `distinct`), as SQL's COUNT. */
     count: (args: { columns?: string[] | null; distinct?: boolean | null }) => number;
-    max: Row;
-    min: Row;
-    sum: Row;
-    avg: Row;
+    // Functions, as `count`: GraphQL calls them only when the query selects them.
+    max: () => Row;
+    min: () => Row;
+    sum: () => Row;
+    avg: () => Row;
   };
 };
 
@@ -357,17 +358,20 @@ export async function aggregate(entity: string, args: FindArgs): Promise<Aggrega
         if (!distinct) return counted.length;
         return new Set(counted.map((row) => JSON.stringify(list.map((c) => row[c])))).size;
       },
-      max: perColumn(rows, columns, (values) =>
-        values.reduce<unknown>((best, v) => (best === null || greater(v, best) ? v : best), null),
-      ),
-      min: perColumn(rows, columns, (values) =>
-        values.reduce<unknown>((best, v) => (best === null || greater(best, v) ? v : best), null),
-      ),
-      sum: perColumn(rows, columns, sum),
-      avg: perColumn(rows, columns, (values) => {
-        const n = numbers(values);
-        return n.length === 0 ? null : (sum(n) ?? 0) / n.length;
-      }),
+      max: () =>
+        perColumn(rows, columns, (values) =>
+          values.reduce<unknown>((best, v) => (best === null || greater(v, best) ? v : best), null),
+        ),
+      min: () =>
+        perColumn(rows, columns, (values) =>
+          values.reduce<unknown>((best, v) => (best === null || greater(best, v) ? v : best), null),
+        ),
+      sum: () => perColumn(rows, columns, sum),
+      avg: () =>
+        perColumn(rows, columns, (values) => {
+          const n = numbers(values);
+          return n.length === 0 ? null : (sum(n) ?? 0) / n.length;
+        }),
     },
   };
 }

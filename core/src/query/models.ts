@@ -6,20 +6,7 @@ import * as Log from "../log/index.js";
 import * as Project from "../project/index.js";
 import * as TaskRun from "../task-run/index.js";
 import { type ColumnType, type EntityModel, type PathOptions, type Row, registerModel } from "./engine.js";
-import { type BoolExp, type Comparison, pinnedValue } from "./where.js";
-
-/** The `_gte` (or `_gt`) bound a where-clause puts on a column at its top level or in `_and`, if a string. */
-function lowerBound(where: BoolExp | undefined, column: string): string | undefined {
-  if (!where) return undefined;
-  const direct = where[column] as Comparison | undefined;
-  const bound = direct?._gte ?? direct?._gt;
-  if (typeof bound === "string") return bound;
-  for (const sub of Array.isArray(where._and) ? where._and : where._and ? [where._and] : []) {
-    const found = lowerBound(sub, column);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
+import { type BoolExp, lowerBound, pinnedValue } from "./where.js";
 
 /** Reads from several exact values of an index, one after the other. */
 function each(load: (value: string, options: PathOptions) => AsyncIterable<Row> | Promise<Row[]>) {

@@ -289,6 +289,19 @@ export function pinnedValue(where: BoolExp | undefined | null, column: string): 
   return undefined;
 }
 
+/** The string a where-clause bounds a column from below with `_gte` or `_gt` (at the top level or in `_and`), if it does. */
+export function lowerBound(where: BoolExp | undefined | null, column: string): string | undefined {
+  if (!where) return undefined;
+  const direct = where[column] as Comparison | undefined;
+  const bound = direct?._gte ?? direct?._gt;
+  if (typeof bound === "string") return bound;
+  for (const sub of asList(where._and)) {
+    const found = lowerBound(sub, column);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** The values a where-clause restricts a column to with `_in` (or a single `_eq`), if it does. */
 export function pinnedValues(where: BoolExp | undefined | null, column: string): unknown[] | undefined {
   const single = pinnedValue(where, column);
