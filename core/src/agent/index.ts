@@ -3,28 +3,17 @@ import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, queryItems } from "../dynamo/operations.js";
+import { queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { agentTakes } from "../flow-run/keys.js";
 import * as ReadyIndex from "../flow-run/ready-index.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import { QueueGate } from "../schedule/overlap.js";
 import { formatIssues } from "../storable.js";
+import { type Agent, AgentEntity } from "./entity.js";
 import { AgentKeys } from "./keys.js";
 
-export type Agent = {
-  id: string;
-  tenant_id: string;
-  name: string | null;
-  type: string | null;
-  labels: string[];
-  core_version: string | null;
-  agent_config_id: string | null;
-  last_queried: string | null;
-  created: string;
-  updated: string;
-};
+export type { Agent } from "./entity.js";
 
 const registerInput = z.object({
   type: z.string().max(255).nullish(),
@@ -78,7 +67,7 @@ export async function register(raw: z.input<typeof registerInput>): Promise<Agen
       ReturnValues: "ALL_NEW",
     }),
   );
-  return toAgent(result.Attributes ?? {});
+  return AgentEntity.fromItem(result.Attributes ?? {});
 }
 
 export async function remove(id: string): Promise<void> {
@@ -220,7 +209,7 @@ export async function runsInQueue(
 
 export async function fromIds(ids: string[]): Promise<Agent[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => AgentKeys.agent(t, id)))).map(toAgent);
+  return AgentEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
 }
 
 export async function* listAll(): AsyncIterable<Record<string, unknown>> {
@@ -231,11 +220,6 @@ export async function* listAll(): AsyncIterable<Record<string, unknown>> {
     ExpressionAttributeValues: { ":pk": AgentKeys.ofTenant(useTenantId(), "", "").gsi3pk },
     ScanIndexForward: false,
   })) {
-    yield toAgent(item);
+    yield AgentEntity.fromItem(item);
   }
-}
-
-function toAgent(item: Record<string, unknown>): Agent {
-  const { entity: _, ...rest } = stripStorage(item) as Record<string, unknown>;
-  return rest as unknown as Agent;
 }

@@ -10,8 +10,8 @@ import {
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
+import type { EntityInput } from "../dynamo/entity.js";
+import { queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
@@ -23,39 +23,12 @@ import { applyTransition, type Transition } from "../state/transition.js";
 import { isFinished, isRunning, isScheduled, type ParsedState, serverState } from "../state/types.js";
 import { formatIssues, storable } from "../storable.js";
 import * as TaskRun from "../task-run/index.js";
+import { type FlowRun, FlowRunEntity } from "./entity.js";
 import { FlowRunKeys, watchFor } from "./keys.js";
 import { generateRunName } from "./names.js";
 import { ensureReadySet, readyEntry } from "./ready-index.js";
 
-export type FlowRun = {
-  id: string;
-  tenant_id: string;
-  flow_id: string;
-  flow_group_id: string;
-  project_id: string;
-  name: string;
-  labels: string[];
-  parameters: Record<string, unknown>;
-  context: Record<string, unknown>;
-  run_config: unknown;
-  version: number;
-  state: string;
-  serialized_state: unknown;
-  state_message: string | null;
-  state_timestamp: string;
-  state_start_time: string | null;
-  start_time: string | null;
-  end_time: string | null;
-  scheduled_start_time: string;
-  heartbeat: string | null;
-  idempotency_key: string | null;
-  auto_scheduled: boolean;
-  agent_id: string | null;
-  created: string;
-  updated: string;
-  /** Set on scheduler-created runs until their task runs exist (`createScheduled`, `setState`). */
-  task_runs_deferred?: boolean;
-};
+export type { FlowRun } from "./entity.js";
 
 const labelsSchema = z.array(z.string().min(1).max(255)).max(100);
 /** Each JSON field of a run is an attribute of its item: bounded so the item stays under 400 KB. */
@@ -183,7 +156,7 @@ function runItem(
 ): Record<string, unknown> {
   const state = serverState("Scheduled", "Flow run scheduled.", spec.scheduledStart);
   const entry = inlineEntry(state, now);
-  const run: FlowRun = {
+  const run: EntityInput<typeof FlowRunEntity> = {
     id,
     tenant_id: t,
     flow_id: flow.id,
@@ -200,7 +173,6 @@ function runItem(
     state_message: state.message,
     state_timestamp: now,
     state_start_time: spec.scheduledStart,
-    start_time: null,
     end_time: null,
     scheduled_start_time: spec.scheduledStart,
     heartbeat: null,
@@ -211,16 +183,9 @@ function runItem(
     updated: now,
   };
   return {
-    ...FlowRunKeys.run(t, id),
-    ...FlowRunKeys.ofFlow(t, flow.id, now, id),
-    ...FlowRunKeys.ofGroup(t, flow.flow_group_id, spec.scheduledStart, id),
-    ...FlowRunKeys.ofTenant(t, now, id),
+    ...FlowRunEntity.toItem(run),
     ...FlowRunKeys.ready(t, spec.labels, spec.scheduledStart, id),
     ...FlowRunKeys.watch("scheduled", t, spec.scheduledStart, id),
-    entity: "flow-run",
-    ...run,
-    // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
-    start_time: undefined,
     // The first history entry (version 1) travels in the run item (core/src/state/history.ts).
     history: [entry],
     history_bytes: entryBytes(entry),
@@ -420,7 +385,7 @@ export async function requireRun(id: string): Promise<FlowRun> {
 
 export async function fromIds(ids: string[]): Promise<FlowRun[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => FlowRunKeys.run(t, id)))).map(toRun);
+  return FlowRunEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
 }
 
 export type StateUpdate = { flow_run_id: string; version?: number | null; state: unknown };
@@ -727,10 +692,7 @@ export async function clearRetryDue(id: string): Promise<void> {
     });
 }
 
-export function toRun(item: Record<string, unknown>): FlowRun {
-  const { entity: _, previous_state: __, ...rest } = stripStorage(item) as Record<string, unknown>;
-  return rest as unknown as FlowRun;
-}
+export const toRun = FlowRunEntity.fromItem;
 
 /** Auto-scheduled runs looked at when a schedule is turned off (the scheduler keeps ~10 upcoming). */
 const MAX_UNSTARTED_SCAN = 2000;

@@ -3,32 +3,14 @@ import { DeleteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb"
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, queryItems } from "../dynamo/operations.js";
+import { queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import { formatIssues, storable } from "../storable.js";
+import { type FlowGroup, FlowGroupEntity } from "./entity.js";
 import { FlowKeys } from "./keys.js";
 
-/** Everything the versions of one flow share; its settings override each version's. */
-export type FlowGroup = {
-  id: string;
-  tenant_id: string;
-  project_id: string;
-  version_group_id: string;
-  name: string;
-  labels: string[] | null;
-  default_parameters: Record<string, unknown> | null;
-  run_config: Record<string, unknown> | null;
-  description: string | null;
-  schedule: unknown;
-  settings: Record<string, unknown>;
-  latest_flow_id: string | null;
-  latest_version: number | null;
-  latest_idempotency_key: string | null;
-  created: string;
-  updated: string;
-};
+export type { FlowGroup } from "./entity.js";
 
 export function groupId(tenantId: string, versionGroupId: string): string {
   return deterministicId("flow-group", tenantId, versionGroupId);
@@ -70,7 +52,7 @@ export async function ensure(input: {
       ReturnValues: "ALL_NEW",
     }),
   );
-  return toGroup(result.Attributes ?? {});
+  return FlowGroupEntity.fromItem(result.Attributes ?? {});
 }
 
 /**
@@ -181,12 +163,12 @@ export async function fromId(id: string): Promise<FlowGroup | undefined> {
   const result = await useDynamo().send(
     new GetCommand({ TableName: mainTable(), Key: FlowKeys.group(useTenantId(), id) }),
   );
-  return result.Item ? toGroup(result.Item) : undefined;
+  return result.Item ? FlowGroupEntity.fromItem(result.Item) : undefined;
 }
 
 export async function fromIds(ids: string[]): Promise<FlowGroup[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => FlowKeys.group(t, id)))).map(toGroup);
+  return FlowGroupEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
 }
 
 export async function* listAll(): AsyncIterable<Record<string, unknown>> {
@@ -197,7 +179,7 @@ export async function* listAll(): AsyncIterable<Record<string, unknown>> {
     ExpressionAttributeValues: { ":pk": FlowKeys.groupsOfTenant(useTenantId(), "", "").gsi3pk },
     ScanIndexForward: false,
   })) {
-    yield toGroup(item);
+    yield FlowGroupEntity.fromItem(item);
   }
 }
 
@@ -255,22 +237,10 @@ export async function set(id: string, field: keyof typeof settable, value: unkno
         ReturnValues: "ALL_NEW",
       }),
     );
-    return toGroup(result.Attributes ?? {});
+    return FlowGroupEntity.fromItem(result.Attributes ?? {});
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException)
       throw new NotFoundError(`Flow group ${id} not found`);
     throw error;
   }
-}
-
-function toGroup(item: Record<string, unknown>): FlowGroup {
-  const {
-    version_counter: _,
-    entity: __,
-    // The overlap policy's claim (schedule/overlap.ts): bookkeeping, not part of the group.
-    overlap_run_id: ___,
-    overlap_claim_expires: ____,
-    ...rest
-  } = stripStorage(item) as Record<string, unknown>;
-  return rest as unknown as FlowGroup;
 }

@@ -4,13 +4,14 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/l
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, batchPut, queryAll, queryItems } from "../dynamo/operations.js";
+import type { EntityInput } from "../dynamo/entity.js";
+import { batchPut, queryAll, queryItems } from "../dynamo/operations.js";
 import { DroverError, NotFoundError, RetryableError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, newId, nowIso } from "../ids.js";
 import * as Project from "../project/index.js";
 import * as Schedule from "../schedule/index.js";
 import { formatIssues } from "../storable.js";
+import { type Edge, EdgeEntity, type Flow, FlowEntity, type Task, TaskEntity } from "./entity.js";
 import * as FlowGroup from "./group.js";
 import { FlowKeys } from "./keys.js";
 import {
@@ -23,54 +24,7 @@ import {
   storableTask,
 } from "./serialized.js";
 
-export type Flow = {
-  id: string;
-  tenant_id: string;
-  project_id: string;
-  flow_group_id: string;
-  version_group_id: string;
-  name: string;
-  version: number;
-  archived: boolean;
-  description: string | null;
-  parameters: unknown[];
-  environment: unknown;
-  run_config: unknown;
-  storage: unknown;
-  core_version: string | null;
-  settings: Record<string, unknown>;
-  schedule: unknown;
-  is_schedule_active: boolean;
-  created: string;
-  updated: string;
-};
-
-export type Task = {
-  id: string;
-  tenant_id: string;
-  flow_id: string;
-  name: string;
-  slug: string;
-  type: string | null;
-  max_retries: number;
-  retry_delay: unknown;
-  trigger: unknown;
-  tags: string[];
-  mapped: boolean;
-  auto_generated: boolean;
-  cache_key: string | null;
-  created: string;
-};
-
-export type Edge = {
-  id: string;
-  tenant_id: string;
-  flow_id: string;
-  upstream_task_id: string;
-  downstream_task_id: string;
-  key: string | null;
-  mapped: boolean;
-};
+export type { Edge, Flow, Task } from "./entity.js";
 
 const DEFAULT_SETTINGS = { heartbeat_enabled: true, lazarus_enabled: true };
 
@@ -231,15 +185,7 @@ function flowItem(
     created: now,
     updated: now,
   };
-  return {
-    ...FlowKeys.flow(t, id),
-    ...FlowKeys.versionOfGroup(t, at.groupId, at.version),
-    ...FlowKeys.byName(t, input.flow.name, now, id),
-    ...FlowKeys.ofTenant(t, now, id),
-    entity: "flow",
-    ...flow,
-    serialized_flow_gz: input.compressed,
-  };
+  return { ...FlowEntity.toItem(flow), serialized_flow_gz: input.compressed };
 }
 
 /** Times a registration ensures its group when failed registrations keep abandoning it. */
@@ -351,9 +297,7 @@ function edgeItem(t: string, flowId: string, edge: SerializedFlow["edges"][numbe
   const up = taskId(flowId, edge.upstream_task.slug);
   const down = taskId(flowId, edge.downstream_task.slug);
   const edgeKey = edge.key ?? "";
-  return {
-    ...FlowKeys.edge(t, flowId, up, down, edgeKey),
-    entity: "edge",
+  return EdgeEntity.toItem({
     id: deterministicId("edge", flowId, up, down, edgeKey),
     tenant_id: t,
     flow_id: flowId,
@@ -361,12 +305,12 @@ function edgeItem(t: string, flowId: string, edge: SerializedFlow["edges"][numbe
     downstream_task_id: down,
     key: edge.key ?? null,
     mapped: edge.mapped ?? false,
-  };
+  });
 }
 
 function taskItem(t: string, flowId: string, task: SerializedTask, mapped: boolean, now: string) {
   const id = taskId(flowId, task.slug);
-  const row: Task = {
+  const row: EntityInput<typeof TaskEntity> = {
     id,
     tenant_id: t,
     flow_id: flowId,
@@ -382,7 +326,7 @@ function taskItem(t: string, flowId: string, task: SerializedTask, mapped: boole
     cache_key: task.cache_key ?? null,
     created: now,
   };
-  return { ...FlowKeys.task(t, id), ...FlowKeys.taskOfFlow(t, flowId, task.slug), entity: "task", ...row };
+  return TaskEntity.toItem(row);
 }
 
 /** `register_tasks`: idempotent batches (≤ 500) of serialized tasks for an existing flow. */
@@ -439,7 +383,7 @@ export async function requireFlow(id: string): Promise<Flow> {
 
 export async function fromIds(ids: string[]): Promise<Flow[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => FlowKeys.flow(t, id)))).map(toFlow);
+  return FlowEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
 }
 
 /** The serialized flow as JSON (stored compressed, decompressed only when asked for). */
@@ -462,14 +406,12 @@ export async function tasksOf(flowId: string): Promise<Task[]> {
     KeyConditionExpression: "gsi1pk = :pk",
     ExpressionAttributeValues: { ":pk": FlowKeys.taskOfFlow(useTenantId(), flowId, "").gsi1pk },
   });
-  return items.map((item) => stripStorage(item) as unknown as Task);
+  return items.map(TaskEntity.fromItem);
 }
 
 export async function tasksFromIds(ids: string[]): Promise<Task[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => FlowKeys.task(t, id)))).map(
-    (i) => stripStorage(i) as unknown as Task,
-  );
+  return TaskEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
 }
 
 export async function edgesOf(flowId: string): Promise<Edge[]> {
@@ -479,7 +421,7 @@ export async function edgesOf(flowId: string): Promise<Edge[]> {
     KeyConditionExpression: "pk = :pk AND begins_with(sk, :edge)",
     ExpressionAttributeValues: { ":pk": FlowKeys.flow(t, flowId).pk, ":edge": "edge#" },
   });
-  return items.map((item) => stripStorage(item) as unknown as Edge);
+  return items.map(EdgeEntity.fromItem);
 }
 
 /** Flows with a given name, newest first. */
@@ -597,7 +539,4 @@ export async function remove(id: string): Promise<void> {
   await FlowGroup.forgetFlow(flow.flow_group_id, id);
 }
 
-export function toFlow(item: Record<string, unknown>): Flow {
-  const { serialized_flow_gz: _, entity: __, ...rest } = stripStorage(item) as Record<string, unknown>;
-  return rest as unknown as Flow;
-}
+export const toFlow = FlowEntity.fromItem;

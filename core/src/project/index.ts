@@ -1,27 +1,15 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  DeleteCommand,
-  GetCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
 import { putWithUniqueLock, queryAll } from "../dynamo/operations.js";
 import { NotFoundError, UniquenessError, ValidationError } from "../errors.js";
 import * as Flow from "../flow/index.js";
 import { isUuid, newId, nowIso } from "../ids.js";
+import { type Project, ProjectEntity } from "./entity.js";
 import { ProjectKeys } from "./keys.js";
 
-export type Project = {
-  id: string;
-  tenant_id: string;
-  name: string;
-  description: string | null;
-  created: string;
-  updated: string;
-};
+export type { Project } from "./entity.js";
 
 const createInput = z.object({
   name: z
@@ -48,12 +36,7 @@ export async function create(input: { name: string; description?: string | null 
   };
   await putWithUniqueLock({
     lock: { ...ProjectKeys.nameLock(tenantId, project.name), project_id: project.id },
-    item: {
-      ...ProjectKeys.item(tenantId, project.id),
-      ...ProjectKeys.listing(tenantId, project.name),
-      entity: "project",
-      ...project,
-    },
+    item: ProjectEntity.toItem(project),
     conflict: () => new UniquenessError(),
   });
   return project;
@@ -61,28 +44,12 @@ export async function create(input: { name: string; description?: string | null 
 
 export async function fromId(id: string): Promise<Project | undefined> {
   if (!isUuid(id)) return undefined;
-  const result = await useDynamo().send(
-    new GetCommand({ TableName: mainTable(), Key: ProjectKeys.item(useTenantId(), id) }),
-  );
-  return result.Item ? toProject(result.Item) : undefined;
+  return ProjectEntity.get({ tenant_id: useTenantId(), id });
 }
 
 export async function fromIds(ids: string[]): Promise<Project[]> {
-  const tenantId = useTenantId();
-  const unique = [...new Set(ids.filter(isUuid))];
-  const found: Project[] = [];
-  for (let i = 0; i < unique.length; i += 100) {
-    const chunk = unique.slice(i, i + 100);
-    let keys: Record<string, unknown>[] | undefined = chunk.map((id) => ProjectKeys.item(tenantId, id));
-    while (keys && keys.length > 0) {
-      const result: BatchGetCommandOutput = await useDynamo().send(
-        new BatchGetCommand({ RequestItems: { [mainTable()]: { Keys: keys } } }),
-      );
-      found.push(...(result.Responses?.[mainTable()] ?? []).map(toProject));
-      keys = result.UnprocessedKeys?.[mainTable()]?.Keys;
-    }
-  }
-  return found;
+  const tenant_id = useTenantId();
+  return ProjectEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id, id })));
 }
 
 export async function fromName(name: string): Promise<Project | undefined> {
@@ -105,7 +72,7 @@ export async function listAll(): Promise<Project[]> {
     KeyConditionExpression: "gsi1pk = :pk",
     ExpressionAttributeValues: { ":pk": ProjectKeys.listPartition(useTenantId()) },
   });
-  return items.map(toProject);
+  return items.map(ProjectEntity.fromItem);
 }
 
 /** Deletes a project, its name and its flows (runs of those flows stay readable by id until deleted). */
@@ -120,16 +87,4 @@ export async function remove(id: string): Promise<void> {
     new DeleteCommand({ TableName: mainTable(), Key: ProjectKeys.nameLock(t, project.name) }),
   );
   await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: ProjectKeys.item(t, id) }));
-}
-
-function toProject(item: Record<string, unknown>): Project {
-  const p = stripStorage(item) as Project;
-  return {
-    id: p.id,
-    tenant_id: p.tenant_id,
-    name: p.name,
-    description: p.description ?? null,
-    created: p.created,
-    updated: p.updated ?? p.created,
-  };
 }

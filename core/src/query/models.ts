@@ -1,9 +1,14 @@
+import { AgentEntity } from "../agent/entity.js";
 import * as Agent from "../agent/index.js";
+import { FlowEntity, FlowGroupEntity, TaskEntity } from "../flow/entity.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
+import { FlowRunEntity } from "../flow-run/entity.js";
 import * as FlowRun from "../flow-run/index.js";
 import * as Log from "../log/index.js";
+import { ProjectEntity } from "../project/entity.js";
 import * as Project from "../project/index.js";
+import { TaskRunEntity } from "../task-run/entity.js";
 import * as TaskRun from "../task-run/index.js";
 import { type ColumnType, type EntityModel, type PathOptions, type Row, registerModel } from "./engine.js";
 import { type BoolExp, lowerBound, pinnedValue } from "./where.js";
@@ -19,20 +24,18 @@ function each(load: (value: string, options: PathOptions) => AsyncIterable<Row> 
   };
 }
 
+/** The read model's name and columns, from the entity's declaration. */
+const readModelOf = (entity: { name: string; columns: Record<string, ColumnType> }) => ({
+  name: entity.name,
+  columns: entity.columns,
+});
+
 const asRows = <T>(fn: (ids: string[]) => Promise<T[]>) => fn as unknown as (ids: string[]) => Promise<Row[]>;
 const t = (columns: Record<string, ColumnType>) => columns;
 
 export const MODELS: EntityModel[] = [
   {
-    name: "project",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      name: "String",
-      description: "String",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(ProjectEntity),
     relationships: { flows: { kind: "array", target: "flow", foreignKey: "project_id" } },
     byIds: asRows(Project.fromIds),
     indexes: [
@@ -44,22 +47,7 @@ export const MODELS: EntityModel[] = [
     naturalOrder: { name: "asc" },
   },
   {
-    name: "flow_group",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      project_id: "uuid",
-      version_group_id: "String",
-      name: "String",
-      labels: "jsonb",
-      default_parameters: "jsonb",
-      run_config: "jsonb",
-      description: "String",
-      schedule: "jsonb",
-      settings: "jsonb",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(FlowGroupEntity),
     relationships: {
       project: { kind: "object", target: "project", column: "project_id" },
       flows: { kind: "array", target: "flow", foreignKey: "flow_group_id" },
@@ -71,28 +59,7 @@ export const MODELS: EntityModel[] = [
     naturalOrder: { created: "desc" },
   },
   {
-    name: "flow",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      project_id: "uuid",
-      flow_group_id: "uuid",
-      version_group_id: "String",
-      name: "String",
-      version: "Int",
-      archived: "Boolean",
-      description: "String",
-      parameters: "jsonb",
-      environment: "jsonb",
-      run_config: "jsonb",
-      storage: "jsonb",
-      core_version: "String",
-      settings: "jsonb",
-      schedule: "jsonb",
-      is_schedule_active: "Boolean",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(FlowEntity),
     relationships: {
       project: { kind: "object", target: "project", column: "project_id" },
       flow_group: { kind: "object", target: "flow_group", column: "flow_group_id" },
@@ -108,25 +75,7 @@ export const MODELS: EntityModel[] = [
     naturalOrder: { created: "desc" },
   },
   {
-    name: "task",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      flow_id: "uuid",
-      name: "String",
-      slug: "String",
-      type: "String",
-      max_retries: "Int",
-      retry_delay: "jsonb",
-      trigger: "jsonb",
-      tags: "jsonb",
-      mapped: "Boolean",
-      auto_generated: "Boolean",
-      cache_key: "String",
-      // Prefect Server's column; serialized Prefect 1 tasks carry none, so it reads null.
-      description: "String",
-      created: "timestamptz",
-    }),
+    ...readModelOf(TaskEntity),
     relationships: { flow: { kind: "object", target: "flow", column: "flow_id" } },
     byIds: asRows(Flow.tasksFromIds),
     indexes: [{ column: "flow_id", load: each(async (id) => (await Flow.tasksOf(id)) as unknown as Row[]) }],
@@ -138,40 +87,7 @@ export const MODELS: EntityModel[] = [
     },
   },
   {
-    name: "flow_run",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      flow_id: "uuid",
-      flow_group_id: "uuid",
-      project_id: "uuid",
-      name: "String",
-      labels: "jsonb",
-      parameters: "jsonb",
-      context: "jsonb",
-      run_config: "jsonb",
-      version: "Int",
-      state: "String",
-      serialized_state: "jsonb",
-      state_message: "String",
-      state_timestamp: "timestamptz",
-      state_start_time: "timestamptz",
-      start_time: "timestamptz",
-      end_time: "timestamptz",
-      scheduled_start_time: "timestamptz",
-      heartbeat: "timestamptz",
-      idempotency_key: "String",
-      auto_scheduled: "Boolean",
-      agent_id: "uuid",
-      // Set by the scheduler's late check (core/src/schedule/health.ts); null until then.
-      is_late: "Boolean",
-      late_reason: "String",
-      lazarus_count: "Int",
-      // Set on runs a backfill asked for (core/src/schedule/backfill.ts); null otherwise.
-      backfilled: "Boolean",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(FlowRunEntity),
     relationships: {
       flow: { kind: "object", target: "flow", column: "flow_id" },
       flow_group: { kind: "object", target: "flow_group", column: "flow_group_id" },
@@ -198,28 +114,7 @@ export const MODELS: EntityModel[] = [
     naturalOrder: { created: "desc" },
   },
   {
-    name: "task_run",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      flow_run_id: "uuid",
-      task_id: "uuid",
-      task_slug: "String",
-      map_index: "Int",
-      name: "String",
-      version: "Int",
-      state: "String",
-      serialized_state: "jsonb",
-      state_message: "String",
-      state_timestamp: "timestamptz",
-      state_start_time: "timestamptz",
-      start_time: "timestamptz",
-      end_time: "timestamptz",
-      heartbeat: "timestamptz",
-      cache_key: "String",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(TaskRunEntity),
     relationships: {
       flow_run: { kind: "object", target: "flow_run", column: "flow_run_id" },
       task: { kind: "object", target: "task", column: "task_id" },
@@ -306,19 +201,7 @@ export const MODELS: EntityModel[] = [
     ],
   },
   {
-    name: "agent",
-    columns: t({
-      id: "uuid",
-      tenant_id: "uuid",
-      name: "String",
-      type: "String",
-      labels: "jsonb",
-      core_version: "String",
-      agent_config_id: "String",
-      last_queried: "timestamptz",
-      created: "timestamptz",
-      updated: "timestamptz",
-    }),
+    ...readModelOf(AgentEntity),
     relationships: { flow_runs: { kind: "array", target: "flow_run", foreignKey: "agent_id" } },
     byIds: asRows(Agent.fromIds),
     indexes: [],

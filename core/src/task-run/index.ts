@@ -5,8 +5,8 @@ import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { boundedCache, stringBytes } from "../cache.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { stripStorage } from "../dynamo/keys.js";
-import { batchGet, batchPut, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
+import type { EntityInput } from "../dynamo/entity.js";
+import { batchPut, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import type { Task } from "../flow/index.js";
 import * as Flow from "../flow/index.js";
@@ -16,29 +16,10 @@ import * as Batch from "../state/batch.js";
 import { readHistory } from "../state/history.js";
 import { applyTransition, type Transition } from "../state/transition.js";
 import { isFinished, isScheduled, type ParsedState, serverState } from "../state/types.js";
+import { type TaskRun, TaskRunEntity } from "./entity.js";
 import { TaskRunKeys } from "./keys.js";
 
-export type TaskRun = {
-  id: string;
-  tenant_id: string;
-  flow_run_id: string;
-  task_id: string;
-  task_slug: string;
-  map_index: number;
-  name: string | null;
-  version: number;
-  state: string;
-  serialized_state: unknown;
-  state_message: string | null;
-  state_timestamp: string;
-  state_start_time: string | null;
-  start_time: string | null;
-  end_time: string | null;
-  heartbeat: string | null;
-  cache_key: string | null;
-  created: string;
-  updated: string;
-};
+export type { TaskRun } from "./entity.js";
 
 /** Derived from (flow run, task, map index): asking twice, or concurrently, names the same task run. */
 export function taskRunId(flowRunId: string, taskId: string, mapIndex: number): string {
@@ -54,7 +35,7 @@ function newTaskRunItem(
 ) {
   const id = taskRunId(flowRunId, task.id, mapIndex);
   const state = serverState("Pending", "Task run created.");
-  const row: TaskRun = {
+  const row: EntityInput<typeof TaskRunEntity> = {
     id,
     tenant_id: t,
     flow_run_id: flowRunId,
@@ -68,23 +49,13 @@ function newTaskRunItem(
     state_message: state.message,
     state_timestamp: now,
     state_start_time: null,
-    start_time: null,
     end_time: null,
     heartbeat: null,
     cache_key: task.cache_key ?? null,
     created: now,
     updated: now,
   };
-  return {
-    ...TaskRunKeys.run(t, id),
-    ...TaskRunKeys.ofFlowRun(t, flowRunId, task.id, mapIndex),
-    ...TaskRunKeys.cachedOfTask(t, task.id),
-    ...(task.cache_key ? TaskRunKeys.cachedOfKey(t, task.cache_key) : {}),
-    entity: "task-run",
-    ...row,
-    // Absent until the first Running state: `if_not_exists(start_time, ...)` treats a stored NULL as set.
-    start_time: undefined,
-  };
+  return TaskRunEntity.toItem(row);
 }
 
 /** Conditional puts in flight at once when task runs are created late (`ifAbsent`). */
@@ -153,7 +124,9 @@ export async function requireTaskRun(id: string): Promise<TaskRun> {
 
 export async function fromIds(ids: string[]): Promise<TaskRun[]> {
   const t = useTenantId();
-  return (await batchGet(ids.filter(isUuid).map((id) => TaskRunKeys.run(t, id)))).map(toTaskRun);
+  const runs = await TaskRunEntity.getMany(ids.filter(isUuid).map((id) => ({ tenant_id: t, id })));
+  for (const run of runs) rememberOwner(run);
+  return runs;
 }
 
 const infoInput = z.object({
@@ -473,6 +446,5 @@ export async function removeAllOf(flowRunId: string): Promise<void> {
 
 export function toTaskRun(item: Record<string, unknown>): TaskRun {
   rememberOwner(item);
-  const { entity: _, previous_state: __, ...rest } = stripStorage(item) as Record<string, unknown>;
-  return rest as unknown as TaskRun;
+  return TaskRunEntity.fromItem(item);
 }
