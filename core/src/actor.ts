@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Role } from "./auth/roles.js";
 import { UnauthenticatedError } from "./errors.js";
 
 /**
@@ -6,7 +7,7 @@ import { UnauthenticatedError } from "./errors.js";
  * is derived from the tenant in context and forgetting the tenant is impossible.
  */
 export type Actor =
-  | { type: "tenant"; tenantId: string; apiKeyId: string | null }
+  | { type: "tenant"; tenantId: string; apiKeyId: string | null; role?: Role }
   | { type: "system"; reason: string }
   | { type: "anonymous" };
 

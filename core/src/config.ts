@@ -22,6 +22,12 @@ const schema = z.object({
     .positive()
     .default(6 * 1024 * 1024),
   DROVER_SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  // Secrets at rest (docs/secrets.md): a KMS key on AWS, or a local 256-bit key (base64).
+  DROVER_SECRETS_KMS_KEY_ID: z.string().min(1).optional(),
+  DROVER_SECRETS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, "base64").length === 32, "must be 32 bytes, base64-encoded")
+    .optional(),
   // Noisy-neighbour limits (docs/limits.md, "Tenants and query cost"); 0 turns a rate limit off.
   DROVER_RATE_LIMIT_RPS: z.coerce.number().min(0).default(1000),
   DROVER_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(2000),
@@ -62,6 +68,8 @@ export type Config = {
   maxBodyBytes: number;
   /** Signs the dashboard's session tokens (HS256); without it, sessions are refused. */
   sessionSecret: string | undefined;
+  /** How secret values are encrypted at rest; undefined: secrets are refused (not configured). */
+  secretsKey: { kind: "kms"; keyId: string } | { kind: "local"; key: Buffer } | undefined;
   /** Per-workspace limits: token buckets per process (per Lambda container on AWS), query shape and cost. */
   limits: Limits;
 };
@@ -114,6 +122,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     authCacheMs: e.DROVER_AUTH_CACHE_MS,
     maxBodyBytes: e.DROVER_MAX_BODY_BYTES,
     sessionSecret: e.DROVER_SESSION_SECRET,
+    secretsKey: e.DROVER_SECRETS_KMS_KEY_ID
+      ? { kind: "kms", keyId: e.DROVER_SECRETS_KMS_KEY_ID }
+      : e.DROVER_SECRETS_KEY
+        ? { kind: "local", key: Buffer.from(e.DROVER_SECRETS_KEY, "base64") }
+        : undefined,
     limits: {
       requestsPerSecond: e.DROVER_RATE_LIMIT_RPS,
       requestBurst: e.DROVER_RATE_LIMIT_BURST,

@@ -13,7 +13,9 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "API_ERROR"
   | "RATE_LIMITED"
-  | "QUERY_TOO_COMPLEX";
+  | "QUERY_TOO_COMPLEX"
+  /** The deployment lacks what the operation needs (e.g. no key for secrets): an operator's fix. */
+  | "FAILED_PRECONDITION";
 
 export class DroverError extends Error {
   readonly code: ErrorCode;

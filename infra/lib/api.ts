@@ -9,6 +9,7 @@ import {
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type { EventBus } from "aws-cdk-lib/aws-events";
+import { Key } from "aws-cdk-lib/aws-kms";
 import { LogGroup } from "aws-cdk-lib/aws-logs";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -56,12 +57,20 @@ export class Api extends Construct {
   readonly api: DroverFunction;
   readonly kv: DroverFunction;
   readonly sessionSecret: SessionSecret;
+  /** Seals workspace secrets (envelope encryption, core/src/secret/cipher.ts); only the API uses it. */
+  readonly secretsKey: Key;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { settings, tables } = props;
     // Both functions must verify the same tokens: one secret, one source.
     this.sessionSecret = new SessionSecret(this, "SessionSecret", { settings });
+    this.secretsKey = new Key(this, "SecretsKey", {
+      description: `Drover ${settings.stage}: seals workspace secrets (data keys per value)`,
+      enableKeyRotation: true,
+      // Deleting the key would make every stored secret unreadable: it outlives the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     this.api = new DroverFunction(this, "GraphqlFunction", {
       name: "api",
@@ -77,8 +86,10 @@ export class Api extends Construct {
         DROVER_INGEST_QUEUE_URL: props.ingestQueue.queueUrl,
         DROVER_EVENT_BUS_NAME: props.eventBus.eventBusName,
         ...this.sessionSecret.environment,
+        DROVER_SECRETS_KMS_KEY_ID: this.secretsKey.keyArn,
       },
     });
+    this.secretsKey.grant(this.api.fn, "kms:GenerateDataKey", "kms:Decrypt");
     grantTable(this.api.fn, tables.tables.main, "readWrite");
     // GraphQL's key-value fields delegate to the KV code, and run logs are read back by GraphQL.
     grantTable(this.api.fn, tables.tables.kv, "readWrite");

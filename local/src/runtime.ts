@@ -101,6 +101,19 @@ function localSessionSecret(dataDir: string | undefined): string {
 }
 
 /**
+ * The key that encrypts secret values at rest: kept in the data folder (mode 0600) so secrets
+ * open after a restart, or new for each in-memory runtime (whose secrets die with it anyway).
+ */
+function localSecretsKey(dataDir: string | undefined): string {
+  if (!dataDir) return randomBytes(32).toString("base64");
+  const file = join(dataDir, "secrets.key");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const key = randomBytes(32).toString("base64");
+  writeFileSync(file, key, { mode: 0o600, flag: "wx" });
+  return key;
+}
+
+/**
  * Starts the whole control plane in this process: DynamoDB Local (java), the fauxqs SQS emulator,
  * the API (and the KV REST routes) on host:port, the scheduler on a timer and the ingestion
  * consumer polling its queue, every handler invoked with the events Lambda would give it.
@@ -184,6 +197,9 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     const config = parseConfig({
       ...env,
       DROVER_SESSION_SECRET: env.DROVER_SESSION_SECRET || localSessionSecret(dataDir),
+      ...(env.DROVER_SECRETS_KMS_KEY_ID
+        ? {}
+        : { DROVER_SECRETS_KEY: env.DROVER_SECRETS_KEY || localSecretsKey(dataDir) }),
       DROVER_STAGE: "local",
       DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
       DROVER_SQS_ENDPOINT: queues.endpoint,

@@ -135,6 +135,31 @@ describe("least privilege", () => {
     expect(allowed("events:PutEvents", bus)).toBe(true);
   });
 
+  test("only the API function may use the secrets key, to make and open data keys, and it is told which key", () => {
+    const key = logicalId(synth.stack.api.secretsKey);
+    const { roles } = ids();
+    for (const [name, role] of Object.entries(roles)) {
+      const onKey = roleStatements(synth.template, role).filter((s) => referencedIds(s.Resource).has(key));
+      expect(onKey.flatMap(actions).sort(), name).toEqual(
+        name === "api" ? ["kms:Decrypt", "kms:GenerateDataKey"] : [],
+      );
+    }
+    const fn = resources(synth.template, "AWS::Lambda::Function")[
+      logicalId(synth.stack.api.api.fn)
+    ] as unknown as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+    expect(referencedIds(fn.Properties.Environment.Variables.DROVER_SECRETS_KMS_KEY_ID)).toEqual(
+      new Set([key]),
+    );
+    const keyResource = resources(synth.template, "AWS::KMS::Key")[key] as unknown as {
+      Properties: Record<string, unknown>;
+      DeletionPolicy: string;
+    };
+    expect(keyResource.Properties.EnableKeyRotation).toBe(true);
+    expect(keyResource.DeletionPolicy).toBe("Retain");
+  });
+
   test("the scheduler reads and writes the main table and appends logs; the logs consumer appends logs and updates the main table", () => {
     const { main, logs, roles } = ids();
     const scheduler = dynamoAccess(synth.template, roles.scheduler);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,6 +58,13 @@ describe("data folder", () => {
         { input: { name: "kept" } },
       );
       expect(created.errors).toBeUndefined();
+      const setSecret = await client(first, bootstrapKey)(
+        "mutation($input: set_secret_input!) { set_secret(input: $input) { success } }",
+        { input: { name: "KEPT", value: { token: "s3cr3t" } } },
+      );
+      expect(setSecret.errors).toBeUndefined();
+      // The key that seals secrets is the data folder's own, readable by its owner only.
+      expect(statSync(join(dataDir, "secrets.key")).mode & 0o777).toBe(0o600);
       await first.stop();
       expect(runningRuntime(dataDir)).toBeUndefined();
 
@@ -72,6 +79,13 @@ describe("data folder", () => {
       expect(read.data).toEqual({
         project: [{ id: (created.data as { create_project: { id: string } }).create_project.id }],
       });
+      const secret = await client(second, bootstrapKey)(
+        "query($name: String!) { secret_value(name: $name) }",
+        {
+          name: "KEPT",
+        },
+      );
+      expect(secret.data).toEqual({ secret_value: { token: "s3cr3t" } });
     } finally {
       await first.stop();
       await second?.stop();

@@ -1,5 +1,7 @@
 import { AgentEntity } from "../agent/entity.js";
 import * as Agent from "../agent/index.js";
+import { AuditEntity } from "../audit/entity.js";
+import * as Audit from "../audit/index.js";
 import { FlowEntity, FlowGroupEntity, TaskEntity } from "../flow/entity.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
@@ -207,6 +209,16 @@ export const MODELS: EntityModel[] = [
     indexes: [],
     listAll: Agent.listAll,
     naturalOrder: { created: "desc" },
+  },
+  {
+    // The audit log (core/src/audit): newest first, month by month, the workspace's own only.
+    ...readModelOf(AuditEntity),
+    relationships: {},
+    byIds: async () => [],
+    idPath: false,
+    indexes: [],
+    listAll: (options) => Audit.listAll(options) as AsyncIterable<Row>,
+    naturalOrder: { at: "desc" },
   },
 ];
 

@@ -7,6 +7,7 @@ import { orchestrationResolvers, orchestrationTypeDefs } from "./orchestration.j
 import { projectResolvers, projectTypeDefs } from "./project.js";
 import { readResolvers, readTypeDefs } from "./read.js";
 import { scalarResolvers } from "./scalars.js";
+import { secretResolvers, secretTypeDefs } from "./secret.js";
 import { sessionResolvers, sessionTypeDefs } from "./session.js";
 import { settingsResolvers, settingsTypeDefs } from "./settings.js";
 
@@ -21,6 +22,7 @@ const modules = [
   { typeDefs: logsTypeDefs, resolvers: logsResolvers },
   { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
   { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },
+  { typeDefs: secretTypeDefs, resolvers: secretResolvers },
 ];
 
 export function buildSchema() {
