@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/src/runtime.js";
+import {
+  createProject,
+  createRun,
+  ok,
+  pipelineFlow,
+  prefectClient,
+  registerFlow,
+} from "../helpers/orchestration.js";
 import { RECORDED_TENANT_ID, type RecordedRequest, recordedRequests } from "../helpers/recorded.js";
 import { client, startTestRuntime } from "../helpers/runtime.js";
 
@@ -356,5 +364,42 @@ describe("the Prefect 1.4.1 client's requests", () => {
       JSON.parse(create.variables.replaceAll(RECORDED_TENANT_ID, tenantId)),
     );
     expect(body.errors?.[0]?.message).toBe("Uniqueness violation.");
+  });
+
+  // Not in the recording (its flows published no artifacts): client.py's three artifact mutations,
+  // as `create_link_artifact`, `update_markdown_artifact` and `delete_artifact` send them.
+  it("answer the artifact mutations with the fields the client reads", async () => {
+    const api = prefectClient(runtime, key, tenantId);
+    const projectId = await createProject(api, "artifact-contract");
+    const runId = await createRun(api, {
+      flow_id: await registerFlow(api, projectId, pipelineFlow("artifact-contract")),
+      parameters: { n: 1 },
+    });
+    const run = await ok<{ flow_run_by_pk: { task_runs: Array<{ id: string }> } }>(
+      api,
+      `{ flow_run_by_pk(id: "${runId}") { task_runs { id } } }`,
+    );
+    const taskRunId = run.flow_run_by_pk.task_runs[0]?.id;
+    const created = await ok<{ create_task_run_artifact: { id: string | null } }>(
+      api,
+      "mutation($input: create_task_run_artifact_input!) {\n    create_task_run_artifact(input: $input) {\n        id\n    }\n}",
+      { input: { task_run_id: taskRunId, kind: "link", data: { link: "/flow-run/x" }, tenant_id: null } },
+    );
+    const id = created.create_task_run_artifact.id;
+    expect(id).toMatch(UUID_ONLY);
+    expect(
+      await ok(
+        api,
+        "mutation($input: update_task_run_artifact_input!) {\n    update_task_run_artifact(input: $input) {\n        success\n    }\n}",
+        { input: { task_run_artifact_id: id, data: { markdown: "# done" } } },
+      ),
+    ).toEqual({ update_task_run_artifact: { success: true } });
+    expect(
+      await ok(
+        api,
+        "mutation($input: delete_task_run_artifact_input!) {\n    delete_task_run_artifact(input: $input) {\n        success\n    }\n}",
+        { input: { task_run_artifact_id: id } },
+      ),
+    ).toEqual({ delete_task_run_artifact: { success: true } });
   });
 });

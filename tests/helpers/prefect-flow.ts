@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
  */
 export const VERSION = "1.4.1";
 
-function task(slug: string, options: { maxRetries?: number; type?: string } = {}) {
+function task(slug: string, options: { maxRetries?: number; type?: string; tags?: string[] } = {}) {
   return {
     slug,
     name: slug.replace(/-\d+$/, ""),
@@ -14,7 +14,7 @@ function task(slug: string, options: { maxRetries?: number; type?: string } = {}
     max_retries: options.maxRetries ?? 0,
     retry_delay: options.maxRetries ? 1 : null,
     trigger: { fn: "prefect.triggers.all_successful", kwargs: {} },
-    tags: [],
+    tags: options.tags ?? [],
     auto_generated: false,
     cache_key: null,
     inputs: {},
@@ -36,10 +36,17 @@ function edge(upstream: string, downstream: string, key: string | null, mapped =
 
 /**
  * A flow with a required parameter `n`, three chained tasks (extract → transform → load, transform
- * may retry) and a task mapped over transform's output (square).
+ * may retry) and a task mapped over transform's output (square); `extraTasks` more (`extra-1`...)
+ * without edges. `tags` gives tasks tags by slug (`"*"`: every task but the parameter).
  */
-export function pipelineFlow(name: string, options: { labels?: string[]; extraTasks?: number } = {}) {
-  const extra = Array.from({ length: options.extraTasks ?? 0 }, (_, i) => task(`extra-${i + 1}`));
+export function pipelineFlow(
+  name: string,
+  options: { labels?: string[]; extraTasks?: number; tags?: Record<string, string[]> } = {},
+) {
+  const tagsOf = (slug: string) => options.tags?.[slug] ?? options.tags?.["*"] ?? [];
+  const extra = Array.from({ length: options.extraTasks ?? 0 }, (_, i) =>
+    task(`extra-${i + 1}`, { tags: tagsOf(`extra-${i + 1}`) }),
+  );
   return {
     name,
     type: "prefect.core.flow.Flow",
@@ -56,10 +63,10 @@ export function pipelineFlow(name: string, options: { labels?: string[]; extraTa
     ],
     tasks: [
       task("n", { type: "prefect.core.parameter.Parameter" }),
-      task("extract-1"),
-      task("transform-1", { maxRetries: 2 }),
-      task("load-1"),
-      task("square-1"),
+      task("extract-1", { tags: tagsOf("extract-1") }),
+      task("transform-1", { maxRetries: 2, tags: tagsOf("transform-1") }),
+      task("load-1", { tags: tagsOf("load-1") }),
+      task("square-1", { tags: tagsOf("square-1") }),
       ...extra,
     ],
     edges: [

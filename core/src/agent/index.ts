@@ -2,6 +2,8 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
+import { flowCountersOf } from "../concurrency/index.js";
+import { holdsSlots } from "../concurrency/slots.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
@@ -154,13 +156,17 @@ export async function runsInQueue(
   const id = agentId ?? parsed.data.agent_id;
   if (id && isUuid(id)) await touch(id);
 
-  let { sets, legacyMovedAt } = await ReadyIndex.readySets();
+  let { sets, legacyMovedAt, limits } = await ReadyIndex.readySets();
   if (
     ReadyIndex.legacyMayHoldRuns(legacyMovedAt, new Date()) &&
     (await ReadyIndex.migrateLegacy(legacyMovedAt)) > 0
   )
-    ({ sets } = await ReadyIndex.readySets());
-  const taken = sets.filter((set) => agentTakes(agentLabels, set.labels));
+    ({ sets, limits } = await ReadyIndex.readySets());
+  // Flow label concurrency limits: a run is handed out only with a free slot of each limited
+  // label (counting the runs this poll hands out); a label set with a full label is not read.
+  const room = new Map([...flowCountersOf(limits).values()].map((c) => [c.name, c.limit - c.used]));
+  const full = (labels: readonly string[]) => labels.some((label) => (room.get(label) ?? 1) < 1);
+  const taken = sets.filter((set) => agentTakes(agentLabels, set.labels) && !full(set.labels));
   const streams = taken.map((set) => new ReadyIndex.ReadyStream(set, before));
   const firstPage = Math.max(MIN_PAGE, Math.ceil(MAX_RUNS_PER_POLL / Math.max(streams.length, 1)));
   await Promise.all(streams.map((stream) => stream.fill(firstPage)));
@@ -182,6 +188,7 @@ export async function runsInQueue(
     // The oldest head of the label sets' partitions: one merged queue by start time.
     let next: ReadyIndex.ReadyStream | undefined;
     for (const stream of streams) {
+      if (room.size > 0 && full(stream.set.labels)) continue;
       const head = stream.head();
       if (head && (!next || String(head.ready_sk) < String(next.head()?.ready_sk))) next = stream;
     }
@@ -189,7 +196,13 @@ export async function runsInQueue(
     const run = next.shift() as Record<string, unknown>;
     candidates++;
     // The partition is the label set's; the run's own labels are checked too (a relabel in flight).
-    if (!agentTakes(agentLabels, (run.labels as string[] | undefined) ?? [])) continue;
+    const labels = (run.labels as string[] | undefined) ?? [];
+    if (!agentTakes(agentLabels, labels)) continue;
+    // A Running run back on the queue for a task run's retry already holds its slots.
+    if (room.size > 0 && !holdsSlots("flow run", String(run.state))) {
+      if (full(labels)) continue;
+      for (const label of labels) if (room.has(label)) room.set(label, (room.get(label) ?? 0) - 1);
+    }
     batch.push(run);
     if (ids.length + batch.length >= MAX_RUNS_PER_POLL) {
       await flush();

@@ -14,6 +14,16 @@ import type { DroverError } from "../errors.js";
 import { nowIso } from "../ids.js";
 import { mainTable, useDynamo } from "./client.js";
 
+/**
+ * The code of each item of a cancelled transaction, in the order of its TransactItems ("None" for
+ * an item that did not fail); empty for any other error.
+ */
+export function cancellationCodes(error: unknown): string[] {
+  return error instanceof TransactionCanceledException
+    ? (error.CancellationReasons ?? []).map((r) => r?.Code ?? "None")
+    : [];
+}
+
 /** Every item of a Query, following pagination (for partitions known to be bounded). */
 export async function queryAll(
   input: Omit<QueryCommandInput, "ExclusiveStartKey">,

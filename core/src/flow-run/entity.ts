@@ -47,8 +47,10 @@ export const FlowRunEntity = defineEntity({
     updated: attr.timestamp(),
     /** Set on scheduler-created runs until their task runs exist (`createScheduled`, `setState`). */
     task_runs_deferred: attr.boolean().optional(),
+    /** The concurrency slots it holds while Submitted or Running (core/src/concurrency/slots.ts). */
+    slots: attr.jsonOf(z.record(z.string(), z.string())).optional(),
   },
-  hidden: ["task_runs_deferred"],
+  hidden: ["task_runs_deferred", "slots"],
   key: (r: { tenant_id: string; id: string }) => FlowRunKeys.run(r.tenant_id, r.id),
   indexes: (r) => ({
     ...FlowRunKeys.ofFlow(r.tenant_id, r.flow_id, r.created, r.id),

@@ -9,6 +9,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
+import * as Artifact from "../artifact/index.js";
+import * as Concurrency from "../concurrency/index.js";
+import { deleteReleasing, takesSlots } from "../concurrency/slots.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import type { EntityInput } from "../dynamo/entity.js";
 import { queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
@@ -398,12 +401,20 @@ export type StateResult = Batch.StateResult;
 export function setStates(updates: StateUpdate[]): Promise<StateResult[]> {
   return Batch.setStates(
     updates.map((u) => ({ id: u.flow_run_id, version: u.version, state: u.state })),
-    (u) => setState(u.id, u.version, u.state),
+    async (u) => ({ queued: (await transition(u.id, u.version, u.state)).queued }),
     setTogether,
   );
 }
 
-async function setTogether(updates: Batch.StateEntry[]) {
+/** Labels are the names of a flow run's concurrency limits (unlimited without a limit). */
+const labelSlots: Batch.SlotOptions = {
+  namesOf: (_entry, item) => (Array.isArray(item.labels) ? item.labels.map(String) : []),
+  // A refused run waits in its runner's process (which tries Running again): off the agents'
+  // queue, and not watched for lateness or lost submissions.
+  queued: () => ({ ready: "remove", watch: "remove" }),
+};
+
+async function setTogether(updates: Batch.StateEntry[]): Promise<Batch.Applied[]> {
   for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Flow run ${u.id} not found`);
   const t = useTenantId();
   const at = nowIso();
@@ -411,7 +422,9 @@ async function setTogether(updates: Batch.StateEntry[]) {
   const ready = new Map<string, Awaited<ReturnType<typeof readyEntry>>>();
   for (const u of updates)
     if (isScheduled(u.state.type)) ready.set(u.id, await readyEntry(t, u.id, u.state.startTime ?? at));
-  const { before, now } = await Batch.applyAll(
+  const limited =
+    updates.some((u) => takesSlots("flow run", u.state.type)) && (await Concurrency.hasFlowLimits());
+  const { before, after, applied, now } = await Batch.applyAll(
     updates.map((u) => ({
       entity: "flow run",
       id: u.id,
@@ -424,12 +437,16 @@ async function setTogether(updates: Batch.StateEntry[]) {
         ready: ready.get(id) ?? "remove",
         watch: watchFor(t, id, state.type, state.startTime, now),
       }),
+      ...(limited ? { slots: labelSlots } : {}),
     },
   );
   for (const [i, item] of before.entries()) {
     const update = updates[i];
-    if (update) await afterTransition(toRun(item), update.state, now);
+    const written = after[i] as Record<string, unknown>;
+    if (!update || written === item) continue;
+    if (applied[i]?.queued === undefined) await afterTransition(toRun(written), update.state, now);
   }
+  return applied;
 }
 
 /** What the scheduler's health checks add to a transition (core/src/schedule/health.ts). */
@@ -441,9 +458,39 @@ export async function setState(
   state: ParsedState,
   options: SetStateOptions = {},
 ): Promise<FlowRun> {
+  return (await transition(id, version, state, options)).run;
+}
+
+/**
+ * One flow run's transition: one conditional UpdateItem, or, for Submitted and Running while
+ * the workspace has flow label limits, a slot of each limited label of the run in one
+ * transaction (Batch.applyAll), or the run stored Queued when one has no room (`queued`: its
+ * message, Prefect Cloud's QUEUED answer). A run giving back slots writes its transition with
+ * them (state/transition.ts).
+ */
+async function transition(
+  id: string,
+  version: number | null,
+  state: ParsedState,
+  options: SetStateOptions = {},
+): Promise<{ run: FlowRun; queued?: string | undefined }> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
   const t = useTenantId();
   const now = options.now ?? nowIso();
+  const watch = watchFor(t, id, state.type, state.startTime, now);
+  if (takesSlots("flow run", state.type) && !options.condition && (await Concurrency.hasFlowLimits())) {
+    const { before, after, applied } = await Batch.applyAll(
+      [{ entity: "flow run", id, key: FlowRunKeys.run(t, id), version, state }],
+      {
+        complete: () => ({ ready: "remove", watch, ...(options.set ? { set: options.set } : {}) }),
+        slots: labelSlots,
+      },
+    );
+    const run = toRun(after[0] as Record<string, unknown>);
+    const queued = applied[0]?.queued;
+    if (queued === undefined && after[0] !== before[0]) await afterTransition(run, state, now);
+    return { run, queued };
+  }
   const written = toRun(
     await applyTransition({
       entity: "flow run",
@@ -452,13 +499,13 @@ export async function setState(
       version,
       state,
       ready: isScheduled(state.type) ? await readyEntry(t, id, state.startTime ?? now) : "remove",
-      watch: watchFor(t, id, state.type, state.startTime, now),
+      watch,
       ...options,
       now,
     }),
   );
   await afterTransition(written, state, now);
-  return written;
+  return { run: written };
 }
 
 /** What follows a run's transition: a cancel reaches its task runs; a run heading for running gets them. */
@@ -566,11 +613,12 @@ export async function recordAgent(id: string, agentId: string): Promise<void> {
   await update(id, "SET agent_id = :agent", { ":agent": agentId }).catch(() => {});
 }
 
-/** Deletes a run with its history and task runs. */
+/** Deletes a run with its history, task runs and their artifacts. */
 export async function remove(id: string): Promise<void> {
   await requireRun(id);
   const t = useTenantId();
   await TaskRun.removeAllOf(id);
+  await Artifact.removeAllOfFlowRun(id);
   const history = await queryAll({
     TableName: mainTable(),
     KeyConditionExpression: "pk = :pk AND begins_with(sk, :state)",
@@ -581,22 +629,9 @@ export async function remove(id: string): Promise<void> {
     await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }));
   }
   // Quota on stored runs: counted off once, by the call that really deleted the run item. The
-  // condition makes that one call (DynamoDB Local answered ALL_OLD to two racing plain deletes).
-  const deleted = await useDynamo()
-    .send(
-      new DeleteCommand({
-        TableName: mainTable(),
-        Key: FlowRunKeys.run(t, id),
-        ConditionExpression: "attribute_exists(pk)",
-      }),
-    )
-    .then(
-      () => true,
-      (error) => {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw error;
-      },
-    );
+  // condition makes that one call (DynamoDB Local answered ALL_OLD to two racing plain deletes);
+  // a run holding concurrency slots gives them back in the same transaction as its deletion.
+  const deleted = await deleteReleasing("flow run", FlowRunKeys.run(t, id), { mustExist: true });
   if (deleted) await releaseRun(t);
 }
 

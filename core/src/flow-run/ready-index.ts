@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { LRUCache } from "lru-cache";
 import { useTenantId } from "../actor.js";
+import { FLOW_LABEL_PREFIX } from "../concurrency/keys.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { key } from "../dynamo/keys.js";
 import { queryAll } from "../dynamo/operations.js";
@@ -118,8 +119,15 @@ export async function readyEntry(
   return isCurrentLayout(run.ready_pk) ? { ready_sk } : { ready_pk: partition, ready_sk };
 }
 
-/** The current tenant's list of label sets (and the legacy marker, if written). */
-export async function readySets(): Promise<{ sets: ReadySet[]; legacyMovedAt: string | null }> {
+/**
+ * The current tenant's list of label sets (and the legacy marker, if written), and the flow
+ * label concurrency limits kept in the same partition (core/src/concurrency/keys.ts), as items.
+ */
+export async function readySets(): Promise<{
+  sets: ReadySet[];
+  legacyMovedAt: string | null;
+  limits: Record<string, unknown>[];
+}> {
   const items = await queryAll({
     TableName: mainTable(),
     KeyConditionExpression: "pk = :pk",
@@ -127,11 +135,13 @@ export async function readySets(): Promise<{ sets: ReadySet[]; legacyMovedAt: st
   });
   let legacyMovedAt: string | null = null;
   const sets: ReadySet[] = [];
+  const limits: Record<string, unknown>[] = [];
   for (const item of items) {
     if (item.sk === LEGACY_MARKER) legacyMovedAt = String(item.touched);
+    else if (String(item.sk).startsWith(FLOW_LABEL_PREFIX)) limits.push(item);
     else sets.push({ id: String(item.sk), labels: sortedLabels(item.labels), touched: String(item.touched) });
   }
-  return { sets, legacyMovedAt };
+  return { sets, legacyMovedAt, limits };
 }
 
 /**

@@ -1,7 +1,11 @@
 import { AgentEntity } from "../agent/entity.js";
 import * as Agent from "../agent/index.js";
+import { ArtifactEntity } from "../artifact/entity.js";
+import * as Artifact from "../artifact/index.js";
 import { AuditEntity } from "../audit/entity.js";
 import * as Audit from "../audit/index.js";
+import { FlowLabelLimitEntity, TaskTagLimitEntity } from "../concurrency/entity.js";
+import * as Concurrency from "../concurrency/index.js";
 import { FlowEntity, FlowGroupEntity, TaskEntity } from "../flow/entity.js";
 import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
@@ -98,6 +102,8 @@ export const MODELS: EntityModel[] = [
       task_runs: { kind: "array", target: "task_run", foreignKey: "flow_run_id" },
       states: { kind: "array", target: "flow_run_state", foreignKey: "flow_run_id" },
       logs: { kind: "array", target: "log", foreignKey: "flow_run_id" },
+      // Not in Hasura's schema (clients query task_run_artifact): the dashboard's run page.
+      artifacts: { kind: "array", target: "task_run_artifact", foreignKey: "flow_run_id" },
     },
     byIds: asRows(FlowRun.fromIds),
     indexes: [
@@ -122,6 +128,7 @@ export const MODELS: EntityModel[] = [
       task: { kind: "object", target: "task", column: "task_id" },
       states: { kind: "array", target: "task_run_state", foreignKey: "task_run_id" },
       logs: { kind: "array", target: "log", foreignKey: "task_run_id" },
+      artifacts: { kind: "array", target: "task_run_artifact", foreignKey: "task_run_id" },
     },
     byIds: asRows(TaskRun.fromIds),
     indexes: [
@@ -203,6 +210,31 @@ export const MODELS: EntityModel[] = [
     ],
   },
   {
+    // Task run artifacts (core/src/artifact): by task run (the UI's `task_run_id: { _in }`) or by
+    // flow run, through the flow run's artifact partition; artifacts of a deleted run read as none.
+    ...readModelOf(ArtifactEntity),
+    relationships: {
+      task_run: { kind: "object", target: "task_run", column: "task_run_id" },
+      flow_run: { kind: "object", target: "flow_run", column: "flow_run_id" },
+    },
+    byIds: asRows(Artifact.fromIds),
+    indexes: [
+      {
+        column: "task_run_id",
+        load: (values, { pageSize }) =>
+          Artifact.ofTaskRuns(
+            values.filter((v): v is string => typeof v === "string"),
+            pageSize,
+          ) as AsyncIterable<Row>,
+        orders: [[{ created: "asc" }]],
+      },
+      {
+        column: "flow_run_id",
+        load: each((id, { pageSize }) => Artifact.ofFlowRun(id, pageSize) as AsyncIterable<Row>),
+      },
+    ],
+  },
+  {
     ...readModelOf(AgentEntity),
     relationships: { flow_runs: { kind: "array", target: "flow_run", foreignKey: "agent_id" } },
     byIds: asRows(Agent.fromIds),
@@ -220,6 +252,55 @@ export const MODELS: EntityModel[] = [
     listAll: (options) => Audit.listAll(options) as AsyncIterable<Row>,
     naturalOrder: { at: "desc" },
   },
+  ...concurrencyModels(),
 ];
+
+/**
+ * Concurrency limits (core/src/concurrency): `task_tag_limit` (rows id, tag, limit: what the
+ * Prefect 1.4.1 client reads), the same limits as `task_concurrency_limit` (the tag in `name`,
+ * Prefect Cloud's later name) and `flow_concurrency_limit` (labels in `name`). A workspace keeps
+ * few limits (at most Concurrency.MAX_LIMITS of each kind): every path reads them from its list,
+ * one Query; by tag or name, one GetItem.
+ */
+function concurrencyModels(): EntityModel[] {
+  const rows =
+    (as: "tag" | "name") =>
+    (found: Concurrency.LimitRow[]): Row[] =>
+      found.map((row) => ({ ...row, [as]: row.name }));
+  const model = (
+    name: string,
+    columns: Record<string, ColumnType>,
+    kind: Concurrency.Kind,
+    as: "tag" | "name",
+  ): EntityModel => ({
+    name,
+    columns,
+    relationships: {},
+    byIds: async (ids) => rows(as)(await Concurrency.fromIds(kind, ids)),
+    indexes: [
+      {
+        column: as,
+        load: each(async (value) =>
+          rows(as)([await Concurrency.byName(kind, value)].filter(Boolean) as Concurrency.LimitRow[]),
+        ),
+      },
+    ],
+    listAll: async function* () {
+      yield* rows(as)(await Concurrency.list(kind));
+    },
+    naturalOrder: { [as]: "asc" },
+  });
+  const renamed = Object.fromEntries(
+    Object.entries(TaskTagLimitEntity.columns).map(([column, type]) => [
+      column === "tag" ? "name" : column,
+      type,
+    ]),
+  );
+  return [
+    model(TaskTagLimitEntity.name, TaskTagLimitEntity.columns, "task", "tag"),
+    model("task_concurrency_limit", renamed, "task", "name"),
+    model(FlowLabelLimitEntity.name, FlowLabelLimitEntity.columns, "flow", "name"),
+  ];
+}
 
 for (const m of MODELS) registerModel(m);

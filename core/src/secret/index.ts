@@ -6,7 +6,7 @@ import { useActor, useTenantId } from "../actor.js";
 import * as Audit from "../audit/index.js";
 import { useConfig } from "../config.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { queryItems } from "../dynamo/operations.js";
+import { cancellationCodes, queryItems } from "../dynamo/operations.js";
 import {
   DroverError,
   LimitExceededError,
@@ -145,7 +145,7 @@ export async function set(raw: { name: unknown; value: unknown }): Promise<void>
       return;
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const codes = (error.CancellationReasons ?? []).map((r) => r?.Code ?? "None");
+      const codes = cancellationCodes(error);
       if (codes[1] === "ConditionalCheckFailed" && codes[0] !== "ConditionalCheckFailed") {
         throw new LimitExceededError(
           `This workspace holds ${MAX_SECRETS} secrets, the most it may; delete one to set another.`,
@@ -186,11 +186,7 @@ export async function remove(rawName: unknown): Promise<void> {
       }),
     );
   } catch (error) {
-    const codes =
-      error instanceof TransactionCanceledException
-        ? (error.CancellationReasons ?? []).map((r) => r?.Code ?? "None")
-        : [];
-    if (codes[0] === "ConditionalCheckFailed")
+    if (cancellationCodes(error)[0] === "ConditionalCheckFailed")
       throw new NotFoundError(`Secret ${JSON.stringify(name)} not found`);
     throw error;
   }

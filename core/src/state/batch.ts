@@ -1,11 +1,18 @@
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { type Counter, jitter, planSlots, queuedState } from "../concurrency/slots.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { batchGet } from "../dynamo/operations.js";
 import { DroverError, NotFoundError, RetryableError, ValidationError } from "../errors.js";
 import { nowIso } from "../ids.js";
 import { inlineEntry } from "./history.js";
-import { moveToPage, type Transition, transitionUpdate, VersionLockingError } from "./transition.js";
+import {
+  moveToPage,
+  type Transition,
+  transitionUpdate,
+  VersionLockingError,
+  writtenItem,
+} from "./transition.js";
 import { type ParsedState, parseState } from "./types.js";
 
 /**
@@ -25,6 +32,8 @@ const MAX_BATCH_STATE_BYTES = 3 * 1024 * 1024;
 
 /** Reads, validations and transactions tried before answering a retryable error (concurrent writers). */
 const MAX_ATTEMPTS = 5;
+/** The same for calls racing others for concurrency slots (every racer but one is refused or queued). */
+const MAX_SLOT_ATTEMPTS = 15;
 
 /** Cancellation reasons that a fresh read and validation resolve (or turn into the entry's own error). */
 const RETRIED = new Set(["None", "ConditionalCheckFailed", "TransactionConflict"]);
@@ -37,7 +46,15 @@ export type Complete = (entry: BatchEntry, item: Record<string, unknown>, now: s
 
 /** One entry of a state mutation, parsed: the run, the version the caller gave (null: any), the state. */
 export type StateEntry = { id: string; version: number | null; state: ParsedState };
-export type StateResult = { id: string; status: "SUCCESS"; message: null };
+/**
+ * What each entry answers: SUCCESS, or QUEUED when a concurrency limit refused its Running (or a
+ * flow run's Submitted) and a Queued state was stored instead (Prefect Cloud's answer, which the
+ * Prefect client turns into a wait and a new attempt), with that state's message.
+ */
+export type StateResult = { id: string; status: "SUCCESS" | "QUEUED"; message: string | null };
+
+/** What applying an entry did: its message when it was queued instead (undefined: applied as asked). */
+export type Applied = { queued?: string | undefined };
 
 /**
  * A state mutation (`set_flow_run_states`, `set_task_run_states`): its entries parsed, then one
@@ -46,17 +63,21 @@ export type StateResult = { id: string; status: "SUCCESS"; message: null };
  */
 export async function setStates(
   entries: Array<{ id: string; version?: number | null; state: unknown }>,
-  single: (entry: StateEntry) => Promise<unknown>,
-  together: (entries: StateEntry[]) => Promise<void>,
+  single: (entry: StateEntry) => Promise<Applied>,
+  together: (entries: StateEntry[]) => Promise<Applied[]>,
 ): Promise<StateResult[]> {
   if (entries.length === 0) throw new ValidationError("states must not be empty");
   if (entries.length > MAX_BATCH_ENTRIES)
     throw new ValidationError(`at most ${MAX_BATCH_ENTRIES} states per call`);
   const parsed = entries.map((e) => ({ id: e.id, version: e.version ?? null, state: parseState(e.state) }));
   const [first] = parsed;
-  if (parsed.length === 1 && first) await single(first);
-  else await together(parsed);
-  return parsed.map((e) => ({ id: e.id, status: "SUCCESS", message: null }));
+  const applied = parsed.length === 1 && first ? [await single(first)] : await together(parsed);
+  return parsed.map((e, i) => {
+    const queued = applied[i]?.queued;
+    return queued === undefined
+      ? { id: e.id, status: "SUCCESS", message: null }
+      : { id: e.id, status: "QUEUED", message: queued };
+  });
 }
 
 /**
@@ -82,44 +103,111 @@ export function checkBatchShape(entries: BatchEntry[]): void {
 }
 
 /**
+ * What a batch needs to know about concurrency limits (core/src/concurrency/slots.ts): the limit
+ * names entry i would take slots of when it enters a slot-taking state (its task's tags, its flow
+ * run's labels; names without a limit are unlimited), what a refused entry's Queued transition
+ * adds (index attributes), and, for the first attempt, counters read just before.
+ */
+export type SlotOptions = {
+  namesOf: (entry: BatchEntry, item: Record<string, unknown>) => readonly string[];
+  queued?: (entry: BatchEntry, item: Record<string, unknown>, now: string) => Partial<Transition>;
+  prefetched?: Map<string, Counter>;
+};
+
+/**
  * Applies every entry or none. `validate` sees the runs as read (in entry order) and throws to
- * refuse the batch; `complete` adds each entry's index attributes. Returns the runs as they were
- * before the write (the write held them at exactly that version).
+ * refuse the batch; `complete` adds each entry's index attributes. Concurrency slots are part of
+ * the same transaction: a run leaving a holding state gives its slots back; with `slots`, a run
+ * entering a slot-taking state takes a slot of each of its limited names, or, when one has no
+ * room, is written Queued instead (wrapping its state; left as it is when already Queued) and
+ * answers QUEUED. Returns the runs as they were before the write (the write held them at exactly
+ * that version), as written, and what each entry did.
  */
 export async function applyAll(
   entries: BatchEntry[],
   options: {
     validate?: (items: Record<string, unknown>[]) => Promise<void>;
     complete?: Complete;
+    slots?: SlotOptions;
   } = {},
-): Promise<{ before: Record<string, unknown>[]; now: string }> {
+): Promise<{
+  before: Record<string, unknown>[];
+  after: Record<string, unknown>[];
+  applied: Applied[];
+  now: string;
+}> {
   checkBatchShape(entries);
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+  const entity = entries[0]?.entity ?? "task run";
+  let contended = false;
+  for (let attempt = 1; attempt <= (contended ? MAX_SLOT_ATTEMPTS : MAX_ATTEMPTS); attempt++) {
     const items = await readAll(entries);
     await options.validate?.(items);
     const now = nowIso();
+    const t = String(items[0]?.tenant_id ?? "");
+    const slotOptions = options.slots;
+    const plan = await planSlots(
+      entity,
+      t,
+      entries,
+      items,
+      now,
+      slotOptions
+        ? (i) => slotOptions.namesOf(entries[i] as BatchEntry, items[i] as Record<string, unknown>)
+        : undefined,
+      attempt === 1 ? slotOptions?.prefetched : undefined,
+    );
+    if (entries.length + plan.counters.length > MAX_BATCH_ENTRIES)
+      throw new ValidationError(
+        `at most ${MAX_BATCH_ENTRIES} states and concurrency limits per call (send fewer states per call)`,
+      );
     const transitions = entries.map((entry, i) => {
       const item = items[i] as Record<string, unknown>;
+      const decision = plan.decisions[i] ?? {};
       // Held at the version read, whatever the caller gave: what was validated is what is written.
-      return { ...entry, ...options.complete?.(entry, item, now), version: Number(item.version), now };
+      const base = { ...entry, ...options.complete?.(entry, item, now), version: Number(item.version), now };
+      if (decision.queued === undefined)
+        return { ...base, ...(decision.write ? { slots: decision.write } : {}) };
+      const state = queuedState(item, decision.queued, now);
+      return { ...base, ...slotOptions?.queued?.(entry, item, now), state };
     });
     // A full inline history is first moved to its page (invisible to readers), then all is read again.
     const updates = transitions.map((t, i) => {
       const { room, ...params } = transitionUpdate(t, now, inlineEntry(t.state, now));
       const item = items[i] as Record<string, unknown>;
-      return { params, item, t, full: Number(item.history_bytes ?? 0) > room };
+      // A run already Queued and refused again is left as it is (its version still checked).
+      const alone = plan.decisions[i]?.queued !== undefined && item.state === "Queued";
+      return { params, item, t, alone, full: !alone && Number(item.history_bytes ?? 0) > room };
     });
     if (updates.some((u) => u.full)) {
       for (const { item, t } of updates.filter((u) => u.full)) await moveToPage(t, item);
       continue;
     }
+    const applied: Applied[] = updates.map((u, i) => ({
+      queued: u.alone ? String(u.item.state_message ?? "") : plan.decisions[i]?.queued,
+    }));
+    const after = updates.map(({ item, t, alone }) =>
+      alone ? item : writtenItem(item, t, now, inlineEntry(t.state, now)),
+    );
+    const writes = [
+      ...updates.map(({ params, item, alone }) =>
+        alone
+          ? {
+              ConditionCheck: {
+                TableName: mainTable(),
+                Key: params.Key,
+                ConditionExpression: "version = :v",
+                ExpressionAttributeValues: { ":v": item.version },
+              },
+            }
+          : { Update: { TableName: mainTable(), ...params } },
+      ),
+      ...plan.counters,
+    ];
+    // Nothing to write (every entry left as it is): the strong reads were the answer.
+    if (writes.every((w) => "ConditionCheck" in w)) return { before: items, after, applied, now };
     try {
-      await useDynamo().send(
-        new TransactWriteCommand({
-          TransactItems: updates.map(({ params }) => ({ Update: { TableName: mainTable(), ...params } })),
-        }),
-      );
-      return { before: items, now };
+      await useDynamo().send(new TransactWriteCommand({ TransactItems: writes }));
+      return { before: items, after, applied, now };
     } catch (error) {
       // A run changed since it was read (or a concurrent transaction held it): read and validate again.
       if (!(error instanceof TransactionCanceledException)) throw error;
@@ -128,6 +216,11 @@ export async function applyAll(
       if (refused?.Code === "ValidationError")
         throw new ValidationError(`A state could not be stored: ${refused.Message ?? "invalid value"}`);
       if (refused) throw error;
+      // Runs racing for the same slots: spread the next attempts.
+      if (plan.counters.length > 0) {
+        contended = true;
+        await jitter(attempt);
+      }
     }
   }
   throw new RetryableError(

@@ -1,8 +1,9 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { holdsSlots, type Slots, slotsOf, writeReleasing } from "../concurrency/slots.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { DroverError, NotFoundError } from "../errors.js";
+import { DroverError, NotFoundError, RetryableError } from "../errors.js";
 import {
   entryBytes,
   HISTORY_INLINE_BYTES,
@@ -45,6 +46,13 @@ export type Transition = {
   condition?: { expression: string; values: Record<string, unknown> };
   /** The transition's clock (the scheduler passes its tick's). */
   now?: string;
+  /**
+   * Concurrency slots (core/src/concurrency/slots.ts): the slots taken (written with the
+   * counters' increments in one transaction), or "remove" when they are given back. Left out, a
+   * transition into a state that does not hold slots is conditional on the run holding none; a
+   * run that holds some gives them back in one transaction with the transition (`applyTransition`).
+   */
+  slots?: Slots | "remove";
 };
 
 /**
@@ -60,10 +68,88 @@ export async function applyTransition(t: Transition): Promise<Record<string, unk
     try {
       return await update(t, now, entry);
     } catch (error) {
-      if (!(error instanceof HistoryFull) || attempt >= MAX_PAGE_ATTEMPTS) throw error;
-      await moveToPage(t, error.item);
+      if (!(error instanceof HistoryFull || error instanceof HoldsSlots)) throw error;
+      if (attempt >= MAX_PAGE_ATTEMPTS) {
+        if (error instanceof HistoryFull) throw error;
+        throw new RetryableError(`The ${t.entity} ${t.id} kept changing while it was updated; retry`);
+      }
+      if (error instanceof HistoryFull) await moveToPage(t, error.item);
+      else {
+        const written = await releasing(t, now, entry, error.item);
+        if (written) return written;
+      }
     }
   }
+}
+
+/** The run holds concurrency slots the transition must give back (the update changed nothing). */
+class HoldsSlots extends Error {
+  constructor(readonly item: Record<string, unknown>) {
+    super("holds slots");
+  }
+}
+
+/**
+ * The transition of a run that holds slots, with the slots given back, in one transaction held at
+ * the version read (so the slots it gives back are exactly those it read). Answers the item as
+ * written, or undefined when the run changed meanwhile (the caller tries again).
+ */
+async function releasing(
+  t: Transition,
+  now: string,
+  entry: InlineEntry,
+  old: Record<string, unknown>,
+): Promise<Record<string, unknown> | undefined> {
+  const held = slotsOf(old) ?? {};
+  const released: Transition = { ...t, version: Number(old.version), slots: "remove" };
+  const { room, ...params } = transitionUpdate(released, now, entry);
+  if (Number(old.history_bytes ?? 0) > room) {
+    await moveToPage(t, old);
+    return undefined;
+  }
+  const run = { Update: { TableName: mainTable(), ...params } };
+  if (await writeReleasing(t.entity, String(old.tenant_id), run, held, now))
+    return writtenItem(old, released, now, entry);
+  // The run changed since it was read, or the caller's own condition does not hold.
+  if (t.condition || t.version !== null)
+    throw new VersionLockingError(t.entity, t.id, t.version ?? -1, old.version);
+  return undefined;
+}
+
+/**
+ * The item a transition wrote, from the item it was applied to (for transitions written in a
+ * transaction, which returns no values): the attributes `transitionUpdate` sets and removes.
+ */
+export function writtenItem(
+  old: Record<string, unknown>,
+  t: Transition,
+  now: string,
+  entry: InlineEntry,
+): Record<string, unknown> {
+  const item: Record<string, unknown> = {
+    ...old,
+    previous_state: old.state,
+    version: Number(old.version) + 1,
+    state: t.state.type,
+    serialized_state: t.state.serialized,
+    state_message: t.state.message,
+    state_timestamp: now,
+    state_start_time: entry.start_time,
+    updated: now,
+  };
+  if (isRunning(t.state.type) && item.start_time === undefined) item.start_time = now;
+  if (isFinished(t.state.type)) item.end_time = now;
+  if (t.ready === "remove") delete item.ready_sk;
+  else if (t.ready) Object.assign(item, t.ready);
+  if (t.watch === "remove") {
+    delete item.watch_pk;
+    delete item.watch_sk;
+  } else if (t.watch) Object.assign(item, t.watch);
+  Object.assign(item, t.set ?? {});
+  for (const attribute of t.remove ?? []) delete item[attribute];
+  if (t.slots === "remove") delete item.slots;
+  else if (t.slots) item.slots = t.slots;
+  return item;
 }
 
 /** Transitions racing to page the same full history: each loser sees room on its next attempt. */
@@ -191,6 +277,15 @@ export function transitionUpdate(t: Transition, now: string, entry: InlineEntry)
     remove.push(`#r${i}`);
     names[`#r${i}`] = attribute;
   });
+  if (t.slots === "remove") remove.push("slots");
+  else if (t.slots) {
+    set.push("slots = :slots");
+    values[":slots"] = t.slots;
+  }
+  // Slots are taken (`t.slots`) only by a run holding none; a state that holds none is entered
+  // only by a run holding none (else `applyTransition` gives them back with it).
+  if (t.slots !== "remove" && (t.slots || !holdsSlots(t.entity, state.type)))
+    condition += " AND attribute_not_exists(slots)";
   if (t.version !== null) {
     condition += " AND version = :expected";
     values[":expected"] = t.version;
@@ -230,6 +325,8 @@ async function update(t: Transition, now: string, entry: InlineEntry): Promise<R
     if (t.version !== null && current !== t.version)
       throw new VersionLockingError(t.entity, t.id, t.version, current);
     if (Number(old.history_bytes ?? 0) > room) throw new HistoryFull(old);
+    if (slotsOf(old) && t.slots === undefined && !holdsSlots(t.entity, t.state.type))
+      throw new HoldsSlots(old);
     // The caller's own condition (t.condition) did not hold.
     throw new VersionLockingError(t.entity, t.id, t.version ?? -1, current);
   }

@@ -1,3 +1,4 @@
+import * as z from "zod";
 import { attr, defineEntity, type EntityOf } from "../dynamo/entity.js";
 import { TaskRunKeys } from "./keys.js";
 
@@ -29,7 +30,12 @@ export const TaskRunEntity = defineEntity({
     cache_key: attr.string().nullable().default(null),
     created: attr.timestamp(),
     updated: attr.timestamp(),
+    /** Its task's tags when it was created (the task run's concurrency limits); absent on older runs. */
+    task_tags: attr.jsonOf(z.array(z.string())).optional(),
+    /** The concurrency slots it holds while Running (core/src/concurrency/slots.ts). */
+    slots: attr.jsonOf(z.record(z.string(), z.string())).optional(),
   },
+  hidden: ["task_tags", "slots"],
   key: (r: { tenant_id: string; id: string }) => TaskRunKeys.run(r.tenant_id, r.id),
   indexes: (r) => ({
     ...TaskRunKeys.ofFlowRun(r.tenant_id, r.flow_run_id, r.task_id, r.map_index),

@@ -4,6 +4,7 @@ import pLimit from "p-limit";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { boundedCache, stringBytes } from "../cache.js";
+import { type Counter, deleteReleasing, readCounters, slotsOf } from "../concurrency/slots.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import type { EntityInput } from "../dynamo/entity.js";
 import { batchPut, queryAll, queryItems, updateExisting } from "../dynamo/operations.js";
@@ -29,7 +30,7 @@ export function taskRunId(flowRunId: string, taskId: string, mapIndex: number): 
 function newTaskRunItem(
   t: string,
   flowRunId: string,
-  task: Pick<Task, "id" | "slug" | "cache_key">,
+  task: Pick<Task, "id" | "slug" | "cache_key" | "tags">,
   mapIndex: number,
   now: string,
 ) {
@@ -54,6 +55,7 @@ function newTaskRunItem(
     cache_key: task.cache_key ?? null,
     created: now,
     updated: now,
+    task_tags: task.tags ?? [],
   };
   return TaskRunEntity.toItem(row);
 }
@@ -175,7 +177,7 @@ export type StateUpdate = { task_run_id: string; version?: number | null; state:
 export function setStates(updates: StateUpdate[]): Promise<Batch.StateResult[]> {
   return Batch.setStates(
     updates.map((u) => ({ id: u.task_run_id, version: u.version, state: u.state })),
-    (u) => setState(u.id, u.version, u.state),
+    async (u) => ({ queued: (await transition(u.id, u.version, u.state)).queued }),
     setTogether,
   );
 }
@@ -190,10 +192,11 @@ function cachedIndex(id: string, state: ParsedState, now: string): Pick<Transiti
   return { set: { gsi2sk: sk, gsi3sk: sk } };
 }
 
-async function setTogether(updates: Batch.StateEntry[]) {
+async function setTogether(updates: Batch.StateEntry[]): Promise<Batch.Applied[]> {
   for (const u of updates) if (!isUuid(u.id)) throw new NotFoundError(`Task run ${u.id} not found`);
   const t = useTenantId();
-  const { before } = await Batch.applyAll(
+  const tags = new Map<string, readonly string[]>();
+  const { before, after, applied } = await Batch.applyAll(
     updates.map((u) => ({
       entity: "task run",
       id: u.id,
@@ -210,16 +213,25 @@ async function setTogether(updates: Batch.StateEntry[]) {
           const flowRunId = String(item.flow_run_id);
           if (!flowRunStates.has(flowRunId)) flowRunStates.set(flowRunId, FlowRun.stateOf(flowRunId));
           requireRunning(update.id, await flowRunStates.get(flowRunId));
+          if (!slotsOf(item)) tags.set(update.id, await tagsOf(item));
         }
       },
       complete: (entry, _item, now) => cachedIndex(entry.id, entry.state, now),
+      slots: {
+        namesOf: (entry) => tags.get(entry.id) ?? [],
+        queued: (entry, _item, now) => cachedIndex(entry.id, { ...entry.state, type: "Queued" }, now),
+      },
     },
   );
   for (const [i, item] of before.entries()) {
+    const written = after[i] as Record<string, unknown>;
     const update = updates[i];
-    const run = toTaskRun(item);
-    if (update) await afterTransition(run.flow_run_id, run.id, update.state, run.state);
+    if (written === item || !update) continue; // left as it was (already Queued)
+    const run = toTaskRun(written);
+    const stored = applied[i]?.queued === undefined ? update.state : run.state;
+    await afterTransition(run.flow_run_id, run.id, stored, String(item.state));
   }
+  return applied;
 }
 
 /** A task run enters Running only while its flow run is Running. */
@@ -238,16 +250,64 @@ function requireRunning(id: string, flowRunState: string | undefined): void {
  * remembers it (bounded; keyed by tenant) from every task run it reads or creates: the Running
  * check of a transition then reads only the flow run.
  */
-const owners = boundedCache<string, string>({
+type Owner = { flowRunId: string; taskId: string; tags: readonly string[] | undefined };
+
+const owners = boundedCache<string, Owner>({
   name: "task-run.owners",
   maxEntries: 50_000,
   maxBytes: 16 * 2 ** 20,
-  sizeOf: (flowRunId, key) => stringBytes(key) + stringBytes(flowRunId) + 64,
+  sizeOf: (owner, key) =>
+    stringBytes(key) +
+    stringBytes(owner.flowRunId) +
+    stringBytes(owner.taskId) +
+    (owner.tags ?? []).reduce((sum, tag) => sum + stringBytes(tag) + 16, 0) +
+    96,
 });
 
 function rememberOwner(item: Record<string, unknown>): void {
   if (typeof item.id !== "string" || typeof item.flow_run_id !== "string") return;
-  owners.set(`${String(item.tenant_id)}#${item.id}`, item.flow_run_id);
+  const tags = Array.isArray(item.task_tags) ? item.task_tags.map(String) : undefined;
+  owners.set(`${String(item.tenant_id)}#${item.id}`, {
+    flowRunId: item.flow_run_id,
+    taskId: String(item.task_id),
+    tags,
+  });
+}
+
+/** Task tags never change once a task is registered: each container remembers those it read. */
+const taskTags = boundedCache<string, readonly string[]>({
+  name: "task-run.task-tags",
+  maxEntries: 20_000,
+  maxBytes: 4 * 2 ** 20,
+  sizeOf: (tags, key) => stringBytes(key) + tags.reduce((sum, tag) => sum + stringBytes(tag) + 16, 0) + 64,
+});
+
+/**
+ * The tags that limit a task run: its task's, written on the task run when it was created; a run
+ * created before Drover wrote them reads its task (once per container).
+ */
+async function tagsOf(item: { tenant_id?: unknown; task_id?: unknown; task_tags?: unknown }) {
+  if (Array.isArray(item.task_tags)) return item.task_tags.map(String);
+  const cacheKey = `${String(item.tenant_id)}#${String(item.task_id)}`;
+  const known = taskTags.get(cacheKey);
+  if (known) return known;
+  const [task] = await Flow.tasksFromIds([String(item.task_id)]);
+  const tags = task?.tags ?? [];
+  taskTags.set(cacheKey, tags);
+  return tags;
+}
+
+/** Who a task run belongs to and its tags, from what this container remembers or one read. */
+async function ownerOf(id: string): Promise<Owner | undefined> {
+  const t = useTenantId();
+  let owner = owners.get(`${t}#${id}`);
+  if (!owner) {
+    const run = await fromId(id);
+    if (!run) return undefined;
+    owner = owners.get(`${t}#${id}`) ?? { flowRunId: run.flow_run_id, taskId: run.task_id, tags: undefined };
+  }
+  if (owner.tags) return owner;
+  return { ...owner, tags: await tagsOf({ tenant_id: t, task_id: owner.taskId }) };
 }
 
 /** The flow run of each given task run of the current tenant (unknown ids are left out). */
@@ -257,7 +317,7 @@ export async function flowRunIdsOf(ids: string[]): Promise<Map<string, string>> 
   const unknown: string[] = [];
   for (const id of new Set(ids)) {
     const owner = owners.get(`${t}#${id}`);
-    if (owner) found.set(id, owner);
+    if (owner) found.set(id, owner.flowRunId);
     else unknown.push(id);
   }
   if (unknown.length === 0) return found;
@@ -272,17 +332,40 @@ export async function flowRunIdsOf(ids: string[]): Promise<Map<string, string>> 
 }
 
 export async function setState(id: string, version: number | null, state: ParsedState): Promise<TaskRun> {
+  return (await transition(id, version, state)).run;
+}
+
+/**
+ * One task run's transition. Running is checked against the flow run (Running only inside a
+ * Running flow run) and, when the task has tags, their concurrency limits, read with the flow
+ * run's state: with a limited tag the transition takes a slot of each in one transaction
+ * (Batch.applyAll), or is refused and the run stored Queued (`queued`: the Queued state's message,
+ * Prefect Cloud's QUEUED answer). Anything else is one conditional UpdateItem; a run giving back
+ * slots writes its transition with them (state/transition.ts).
+ */
+async function transition(
+  id: string,
+  version: number | null,
+  state: ParsedState,
+): Promise<{ run: TaskRun; queued?: string | undefined }> {
   if (!isUuid(id)) throw new NotFoundError(`Task run ${id} not found`);
-  if (state.type === "Running") {
-    const flowRunId = (await flowRunIdsOf([id])).get(id);
-    if (!flowRunId) throw new NotFoundError(`Task run ${id} not found`);
-    requireRunning(id, await FlowRun.stateOf(flowRunId));
-  }
+  const t = useTenantId();
   const now = nowIso();
+  if (state.type === "Running") {
+    const owner = await ownerOf(id);
+    if (!owner) throw new NotFoundError(`Task run ${id} not found`);
+    const tags = owner.tags ?? [];
+    const [flowRunState, counters] = await Promise.all([
+      FlowRun.stateOf(owner.flowRunId),
+      tags.length > 0 ? readCounters("task run", t, tags) : new Map<string, Counter>(),
+    ]);
+    requireRunning(id, flowRunState);
+    if (counters.size > 0) return limitedRunning(id, version, state, tags, counters);
+  }
   const item = await applyTransition({
     entity: "task run",
     id,
-    key: TaskRunKeys.run(useTenantId(), id),
+    key: TaskRunKeys.run(t, id),
     version,
     state,
     now,
@@ -290,30 +373,57 @@ export async function setState(id: string, version: number | null, state: Parsed
   });
   const written = toTaskRun(item);
   await afterTransition(written.flow_run_id, id, state, String(item.previous_state ?? ""));
-  return written;
+  return { run: written };
+}
+
+/** Running for a task run with limited tags: a slot of each, or Queued (see `transition`). */
+async function limitedRunning(
+  id: string,
+  version: number | null,
+  state: ParsedState,
+  tags: readonly string[],
+  counters: Map<string, Counter>,
+): Promise<{ run: TaskRun; queued?: string | undefined }> {
+  const { before, after, applied } = await Batch.applyAll(
+    [{ entity: "task run", id, key: TaskRunKeys.run(useTenantId(), id), version, state }],
+    {
+      complete: (entry, _item, now) => cachedIndex(entry.id, entry.state, now),
+      slots: {
+        namesOf: () => tags,
+        queued: (entry, _item, now) => cachedIndex(entry.id, { ...entry.state, type: "Queued" }, now),
+        prefetched: counters,
+      },
+    },
+  );
+  const old = before[0] as Record<string, unknown>;
+  const written = after[0] as Record<string, unknown>;
+  const run = toTaskRun(written);
+  if (written !== old) await afterTransition(run.flow_run_id, id, run.state, String(old.state));
+  return { run, queued: applied[0]?.queued };
 }
 
 /** A retry waiting for an agent puts the (Running) flow run back on the agents' queue; picking it up takes it off. */
-async function afterTransition(
-  flowRunId: string,
-  id: string,
-  state: ParsedState,
-  previous: string,
-): Promise<void> {
-  if (isScheduled(state.type) && state.startTime) await FlowRun.markRetryDue(flowRunId, state.startTime);
-  else if (isScheduled(previous)) {
+async function afterTransition(flowRunId: string, id: string, state: ParsedState | string, previous: string) {
+  const type = typeof state === "string" ? state : state.type;
+  const startTime = typeof state === "string" ? null : state.startTime;
+  // A task run Queued by a concurrency limit waits in its own process (the Prefect client tries
+  // Running again every queue interval): it never puts its flow run back on the agents' queue.
+  if (isRetryWait(type) && startTime) await FlowRun.markRetryDue(flowRunId, startTime);
+  else if (isRetryWait(previous)) {
     const stillWaiting = await earliestRetryDue(flowRunId, id);
     if (stillWaiting) await FlowRun.markRetryDue(flowRunId, stillWaiting);
     else await FlowRun.clearRetryDue(flowRunId);
   }
 }
 
+const isRetryWait = (type: string) => isScheduled(type) && type !== "Queued";
+
 /** The earliest start time among a flow run's other task runs still waiting in a scheduled state. */
 async function earliestRetryDue(flowRunId: string, exceptId: string): Promise<string | undefined> {
   let earliest: string | undefined;
   for await (const run of ofFlowRun(flowRunId)) {
     const start = run.state_start_time;
-    if (run.id === exceptId || !isScheduled(String(run.state)) || typeof start !== "string") continue;
+    if (run.id === exceptId || !isRetryWait(String(run.state)) || typeof start !== "string") continue;
     if (earliest === undefined || start < earliest) earliest = start;
   }
   return earliest;
@@ -437,9 +547,10 @@ export async function removeAllOf(flowRunId: string): Promise<void> {
       ProjectionExpression: "pk, sk",
     });
     for (const item of history) {
-      await useDynamo().send(
-        new DeleteCommand({ TableName: mainTable(), Key: { pk: item.pk, sk: item.sk } }),
-      );
+      const key = { pk: String(item.pk), sk: String(item.sk) };
+      // The task run's own item gives back the slots it holds with its deletion.
+      if (item.sk === TaskRunKeys.run(t, String(run.id)).sk) await deleteReleasing("task run", key);
+      else await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key: key }));
     }
   }
 }

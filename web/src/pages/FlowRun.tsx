@@ -10,6 +10,7 @@ import { useQuery } from "../lib/use-query";
 import { mutations } from "../orchestration/api";
 import { formatDuration } from "../orchestration/format";
 import { FAMILY_COLORS, familyOf, isFinished, STATE_TYPES } from "../orchestration/states";
+import { RunArtifacts } from "./RunArtifacts";
 import { RunLogs } from "./RunLogs";
 import { StatesTimeline } from "./StatesTimeline";
 import { TaskRuns } from "./TaskRuns";
@@ -209,6 +210,8 @@ export function FlowRun({ params }: PageProps) {
         <h2 id="tasks-title">Task runs</h2>
         <TaskRuns taskRuns={run.task_runs} tasks={run.flow?.tasks ?? []} />
       </section>
+
+      <RunArtifacts runId={run.id} live={!finished} />
 
       <RunLogs runId={run.id} live={!finished} />
 

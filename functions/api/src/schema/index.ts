@@ -1,6 +1,8 @@
 import { createSchema } from "graphql-yoga";
 import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
+import { artifactResolvers, artifactTypeDefs } from "./artifact.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
+import { concurrencyResolvers, concurrencyTypeDefs } from "./concurrency.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
 import { logsResolvers, logsTypeDefs } from "./logs.js";
 import { orchestrationResolvers, orchestrationTypeDefs } from "./orchestration.js";
@@ -17,12 +19,14 @@ const modules = [
   { typeDefs: readTypeDefs, resolvers: readResolvers },
   { typeDefs: projectTypeDefs, resolvers: projectResolvers },
   { typeDefs: orchestrationTypeDefs, resolvers: orchestrationResolvers },
+  { typeDefs: concurrencyTypeDefs, resolvers: concurrencyResolvers },
   { typeDefs: settingsTypeDefs, resolvers: settingsResolvers },
   { typeDefs: kvTypeDefs, resolvers: kvResolvers },
   { typeDefs: logsTypeDefs, resolvers: logsResolvers },
   { typeDefs: apiKeyTypeDefs, resolvers: apiKeyResolvers },
   { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },
   { typeDefs: secretTypeDefs, resolvers: secretResolvers },
+  { typeDefs: artifactTypeDefs, resolvers: artifactResolvers },
 ];
 
 export function buildSchema() {
