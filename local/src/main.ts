@@ -119,14 +119,21 @@ storageOptions(key.command("create"))
   .option("--workspace <slug>", "workspace slug", DEFAULT_SLUG)
   .requiredOption("--name <name>", "a name to recognise the key by")
   .option("--expires-at <iso>", "expiry time (ISO 8601)")
-  .action(async (options: StorageOptions & { workspace: string; name: string; expiresAt?: string }) => {
-    await withStorage({ dataDir: options.dataDir, aws: options.aws ?? false }, async () => {
-      const created = await inWorkspace(options.workspace, () =>
-        ApiKey.create({ name: options.name, expires_at: options.expiresAt ?? null }),
-      );
-      console.log(`Created key ${created.id} (${created.name}). Secret (shown once):\n  ${created.secret}`);
-    });
-  });
+  .option("--role <role>", "admin, developer, runner or read_only (docs/roles.md)", "admin")
+  .action(
+    async (
+      options: StorageOptions & { workspace: string; name: string; expiresAt?: string; role: string },
+    ) => {
+      await withStorage({ dataDir: options.dataDir, aws: options.aws ?? false }, async () => {
+        const created = await inWorkspace(options.workspace, () =>
+          ApiKey.create({ name: options.name, expires_at: options.expiresAt ?? null, role: options.role }),
+        );
+        console.log(
+          `Created key ${created.id} (${created.name}, role ${created.role}). Secret (shown once):\n  ${created.secret}`,
+        );
+      });
+    },
+  );
 storageOptions(key.command("list"))
   .description("list API keys (name and prefix, never the secret)")
   .option("--workspace <slug>", "workspace slug", DEFAULT_SLUG)
@@ -139,7 +146,7 @@ storageOptions(key.command("list"))
             ? "expired"
             : "active";
         console.log(
-          `${k.id}\t${k.prefix}…\t${status}\t${k.name}\tcreated ${k.created}${k.expires_at ? `\texpires ${k.expires_at}` : ""}`,
+          `${k.id}\t${k.prefix}…\t${status}\t${k.role}\t${k.name}\tcreated ${k.created}${k.expires_at ? `\texpires ${k.expires_at}` : ""}`,
         );
       }
     });

@@ -74,16 +74,20 @@ describe("the dashboard in Chromium", () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
     expect(new URL(page.url()).pathname).toBe("/api-keys");
     await page.getByLabel("Name").fill("ci-agent");
+    await page.getByLabel("Role").selectOption("read_only");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = (await page.getByTestId("new-key-secret").textContent()) ?? "";
     expect(secret).toMatch(/^drv_/);
-    const works = await client(runtime, secret)("query { auth_info { tenant_id } }");
-    expect(works.data).toEqual({ auth_info: { tenant_id: runtime.bootstrap.workspace.id } });
+    const works = await client(runtime, secret)("query { auth_info { tenant_id role } }");
+    expect(works.data).toEqual({
+      auth_info: { tenant_id: runtime.bootstrap.workspace.id, role: "read_only" },
+    });
     await browser.screenshot("api-keys-created");
 
     await page.getByRole("button", { name: "I have saved it" }).click();
     const row = page.locator("tr", { hasText: "ci-agent" });
     await row.waitFor();
+    expect(await row.textContent()).toContain("read only");
     expect(await page.content()).not.toContain(secret);
     await page.reload();
     await row.waitFor();

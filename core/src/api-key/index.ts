@@ -3,6 +3,7 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
+import { DEFAULT_ROLE, ROLES, type Role } from "../auth/roles.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { queryAll } from "../dynamo/operations.js";
 import { NotFoundError, UnauthenticatedError, UniquenessError, ValidationError } from "../errors.js";
@@ -16,6 +17,8 @@ export type ApiKey = {
   name: string;
   /** The first characters of the secret, so people can tell their keys apart. */
   prefix: string;
+  /** What the key may do (core/src/auth/roles.ts); keys from before roles are admins. */
+  role: Role;
   created: string;
   expires_at: string | null;
   revoked_at: string | null;
@@ -46,6 +49,10 @@ const createInput = z.object({
     .string()
     .regex(SECRET_RE, "a key must be 32 to 128 printable ASCII characters without spaces")
     .optional(),
+  role: z
+    .enum(ROLES, { error: `role must be one of ${ROLES.join(", ")}` })
+    .nullish()
+    .transform((role) => role ?? DEFAULT_ROLE),
 });
 
 /** Creates a key in the current tenant. The returned secret is shown once and never stored. */
@@ -53,6 +60,8 @@ export async function create(input: {
   name: string;
   expires_at?: string | null;
   secret?: string;
+  /** admin when omitted. */
+  role?: unknown;
 }): Promise<CreatedApiKey> {
   const parsed = createInput.safeParse(input);
   if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => i.message).join("; "));
@@ -63,6 +72,7 @@ export async function create(input: {
     tenant_id: tenantId,
     name: parsed.data.name,
     prefix: secret.slice(0, SHOWN_PREFIX_LENGTH),
+    role: parsed.data.role,
     created: nowIso(),
     expires_at: parsed.data.expires_at,
     revoked_at: null,
@@ -92,7 +102,7 @@ export async function create(input: {
   return { ...key, secret };
 }
 
-export type Principal = { tenantId: string; apiKeyId: string; expiresAt: number | null };
+export type Principal = { tenantId: string; apiKeyId: string; role: Role; expiresAt: number | null };
 
 /** Resolves a presented secret to its tenant with one GetItem; throws UNAUTHENTICATED if unusable. */
 export async function authenticate(secret: string): Promise<Principal> {
@@ -107,7 +117,7 @@ export async function authenticate(secret: string): Promise<Principal> {
   if (expiresAt !== null && expiresAt <= Date.now()) {
     throw new UnauthenticatedError("UNAUTHENTICATED: this API key has expired");
   }
-  return { tenantId: item.tenant_id, apiKeyId: item.id, expiresAt };
+  return { tenantId: item.tenant_id, apiKeyId: item.id, role: item.role ?? DEFAULT_ROLE, expiresAt };
 }
 
 /** The current tenant's keys, newest first (name and prefix only). */
@@ -191,6 +201,7 @@ function toApiKey(item: Record<string, unknown>): ApiKey {
     tenant_id: k.tenant_id,
     name: k.name,
     prefix: k.prefix,
+    role: k.role ?? DEFAULT_ROLE,
     created: k.created,
     expires_at: k.expires_at ?? null,
     revoked_at: k.revoked_at ?? null,

@@ -10,8 +10,9 @@ import { isSessionToken, verifySessionToken } from "./session-token.js";
 /** Bounds of each Authenticator's cache of resolved credentials (about 250 bytes an entry). */
 export const AUTH_CACHE_MAX_ENTRIES = 10_000;
 export const AUTH_CACHE_MAX_BYTES = 4 * 2 ** 20;
-/** A principal: two UUID strings, a number and the object and cache slot around them. */
-const PRINCIPAL_BYTES = 2 * stringBytes("00000000-0000-0000-0000-000000000000") + 96;
+/** A principal: two UUID strings, a role, a number and the object and cache slot around them. */
+const PRINCIPAL_BYTES =
+  2 * stringBytes("00000000-0000-0000-0000-000000000000") + stringBytes("read_only") + 96;
 
 /**
  * Resolves request headers to an actor. Resolved keys are cached for at most `cacheMs` (a few
@@ -61,7 +62,12 @@ export class Authenticator {
         `UNAUTHENTICATED: tenant ${tenantHeader} is not the workspace of this API key`,
       );
     }
-    return { type: "tenant", tenantId: principal.tenantId, apiKeyId: principal.apiKeyId };
+    return {
+      type: "tenant",
+      tenantId: principal.tenantId,
+      apiKeyId: principal.apiKeyId,
+      role: principal.role,
+    };
   }
 
   private async principal(secret: string): Promise<Principal> {
@@ -102,5 +108,5 @@ async function sessionKey(apiKeyId: string): Promise<Principal> {
   if (expiresAt !== null && expiresAt <= Date.now()) {
     throw new UnauthenticatedError("UNAUTHENTICATED: the API key of this session has expired");
   }
-  return { tenantId: key.tenant_id, apiKeyId: key.id, expiresAt };
+  return { tenantId: key.tenant_id, apiKeyId: key.id, role: key.role, expiresAt };
 }

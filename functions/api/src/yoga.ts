@@ -9,6 +9,7 @@ import { useRequest } from "#core/request-context.js";
 import { queryLimitPlugins } from "./armor.js";
 import { buildSchema } from "./schema/index.js";
 import { logLinesGatePlugin } from "./schema/logs.js";
+import { permissionsPlugin } from "./schema/permissions.js";
 
 const logger = new Logger({ serviceName: "drover-api" });
 
@@ -109,9 +110,10 @@ export function createApi() {
     graphiql: { title: "Drover GraphQL API" },
     logging: false,
     maskedErrors: { maskError: (error, message) => maskError(error, message) },
-    // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path.
-    // and the log-lines budget checked before a batch's variables are coerced (./schema/logs.ts).
-    plugins: [...queryLimitPlugins(useConfig().limits), logLinesGatePlugin()],
+    // Depth, alias, token, directive and cost limits (./armor.ts), on yoga's path and the fast path;
+    // the caller's role checked against every root field (./schema/permissions.ts), and the
+    // log-lines budget checked before a batch's variables are coerced (./schema/logs.ts).
+    plugins: [...queryLimitPlugins(useConfig().limits), permissionsPlugin(), logLinesGatePlugin()],
     parserAndValidationCache: parserAndValidationCache(),
   });
 }

@@ -2,6 +2,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type Actor, useActor, withActor } from "#core/actor.js";
 import { Authenticator } from "#core/auth/authenticator.js";
+import { requirePermission } from "#core/auth/roles.js";
 import { useConfig } from "#core/config.js";
 import { asCallerError, type ErrorCode, RETRY_AFTER_SECONDS } from "#core/errors.js";
 import * as KeyValue from "#core/kv/index.js";
@@ -102,6 +103,8 @@ function integerParam(
 async function route(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const method = event.requestContext.http.method.toUpperCase();
   const key = keyOf(event.rawPath);
+  // Reads need the read permission, writes what a flow run may do (core/src/auth/roles.ts).
+  requirePermission(method === "GET" ? "read" : "run", `${method} /kv/`);
   if (key === "") {
     if (method !== "GET")
       return failure(405, "METHOD_NOT_ALLOWED", "Only GET is allowed on /kv/.", { allow: "GET" });

@@ -10,6 +10,7 @@ type ApiKey = {
   id: string;
   name: string;
   prefix: string;
+  role: string;
   status: "ACTIVE" | "EXPIRED" | "REVOKED";
   created: string;
   expires_at: string | null;
@@ -22,6 +23,7 @@ const KEYS = /* GraphQL */ `
       id
       name
       prefix
+      role
       status
       created
       expires_at
@@ -85,6 +87,7 @@ export function ApiKeys() {
                 <tr>
                   <th scope="col">Name</th>
                   <th scope="col">Prefix</th>
+                  <th scope="col">Role</th>
                   <th scope="col">Status</th>
                   <th scope="col">Created</th>
                   <th scope="col">Expires</th>
@@ -103,6 +106,7 @@ export function ApiKeys() {
                     <td>
                       <code>{key.prefix}…</code>
                     </td>
+                    <td>{key.role.replace("_", " ")}</td>
                     <td>
                       <span className={`badge ${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
                       {key.revoked_at && (
@@ -164,6 +168,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: Created) => void })
     const form = event.currentTarget;
     const name = (form.elements.namedItem("key-name") as HTMLInputElement).value.trim();
     const expires = (form.elements.namedItem("key-expires") as HTMLInputElement).value;
+    const role = (form.elements.namedItem("key-role") as HTMLSelectElement).value;
     if (!name) {
       setError("Give the key a name, e.g. the agent or person using it.");
       return;
@@ -172,7 +177,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: Created) => void })
     setError(undefined);
     try {
       // datetime-local is the viewer's wall-clock time; the API takes UTC.
-      const input = { name, expires_at: expires ? new Date(expires).toISOString() : null };
+      const input = { name, role, expires_at: expires ? new Date(expires).toISOString() : null };
       const data = await gql<{ create_api_key: Created }>(CREATE, { input });
       form.reset();
       onCreated(data.create_api_key);
@@ -188,6 +193,15 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: Created) => void })
       <div className="field">
         <label htmlFor="key-name">Name</label>
         <input id="key-name" name="key-name" maxLength={200} placeholder="e.g. agent-prod" />
+      </div>
+      <div className="field">
+        <label htmlFor="key-role">Role</label>
+        <select id="key-role" name="key-role" defaultValue="runner">
+          <option value="admin">admin: everything, keys, secrets, limits, audit log</option>
+          <option value="developer">developer: register, run, change and delete flows</option>
+          <option value="runner">runner: an agent and its flow runs</option>
+          <option value="read_only">read only</option>
+        </select>
       </div>
       <div className="field">
         <label htmlFor="key-expires">Expires (optional, your time)</label>

@@ -9,6 +9,8 @@ export const apiKeyTypeDefs = /* GraphQL */ `
     name: String!
     "The first characters of the secret, to tell keys apart."
     prefix: String!
+    "admin, developer, runner or read_only (docs/roles.md)."
+    role: String!
     created: timestamptz!
     expires_at: timestamptz
     revoked_at: timestamptz
@@ -23,6 +25,7 @@ export const apiKeyTypeDefs = /* GraphQL */ `
     id: uuid_comparison_exp
     name: String_comparison_exp
     prefix: String_comparison_exp
+    role: String_comparison_exp
     status: String_comparison_exp
     created: timestamptz_comparison_exp
     expires_at: timestamptz_comparison_exp
@@ -40,6 +43,8 @@ export const apiKeyTypeDefs = /* GraphQL */ `
     name: String!
     "When the key stops working; never when omitted."
     expires_at: timestamptz
+    "admin, developer, runner or read_only (docs/roles.md); admin when omitted."
+    role: String
   }
 
   type create_api_key_payload {
@@ -91,10 +96,14 @@ export const apiKeyResolvers = {
     },
   },
   Mutation: {
-    create_api_key: async (_: unknown, args: { input: { name: string; expires_at?: string | null } }) => {
+    create_api_key: async (
+      _: unknown,
+      args: { input: { name: string; expires_at?: string | null; role?: string | null } },
+    ) => {
       const { secret, ...key } = await ApiKey.create({
         name: args.input.name,
         expires_at: args.input.expires_at,
+        role: args.input.role,
       });
       return { id: key.id, key: secret, api_key: withStatus(key) };
     },

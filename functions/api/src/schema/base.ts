@@ -1,3 +1,4 @@
+import { actingRole } from "#core/auth/roles.js";
 import { useActor, useTenantId, Workspace } from "#core/index.js";
 import { type BoolExp, matches, type OrderBy, paginate, sortItems } from "#core/query/where.js";
 import { API_VERSION } from "../version.js";
@@ -84,6 +85,8 @@ export const baseTypeDefs = /* GraphQL */ `
     tenant_id: uuid
     api_key_id: uuid
     api_token_scope: String
+    "The key's role: admin, developer, runner or read_only (docs/roles.md)."
+    role: String
   }
 
   type tenant {
@@ -136,7 +139,7 @@ export const baseResolvers = {
       const tenantId = useTenantId();
       const actor = useActor();
       const apiKeyId = actor.type === "tenant" ? actor.apiKeyId : null;
-      return { tenant_id: tenantId, api_key_id: apiKeyId, api_token_scope: "TENANT" };
+      return { tenant_id: tenantId, api_key_id: apiKeyId, api_token_scope: "TENANT", role: actingRole() };
     },
     tenant: async (_: unknown, args: ListArgs) => {
       const workspace = await Workspace.current();

@@ -6,6 +6,7 @@ import { concurrencyResolvers, concurrencyTypeDefs } from "./concurrency.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
 import { logsResolvers, logsTypeDefs } from "./logs.js";
 import { orchestrationResolvers, orchestrationTypeDefs } from "./orchestration.js";
+import { checkPermissionTable } from "./permissions.js";
 import { projectResolvers, projectTypeDefs } from "./project.js";
 import { readResolvers, readTypeDefs } from "./read.js";
 import { scalarResolvers } from "./scalars.js";
@@ -30,8 +31,10 @@ const modules = [
 ];
 
 export function buildSchema() {
-  return createSchema({
+  const schema = createSchema({
     typeDefs: modules.map((m) => m.typeDefs),
     resolvers: modules.map((m) => m.resolvers),
   });
+  checkPermissionTable(schema);
+  return schema;
 }
