@@ -26,6 +26,12 @@ export function useActor(): Actor {
   return storage.getStore() ?? { type: "anonymous" };
 }
 
+/** The API key acting (null for the system and for anonymous callers). */
+export function actingKeyId(): string | null {
+  const actor = storage.getStore();
+  return actor?.type === "tenant" ? actor.apiKeyId : null;
+}
+
 /** The tenant of the current request; throws UNAUTHENTICATED when there is none. */
 export function useTenantId(): string {
   const actor = storage.getStore();

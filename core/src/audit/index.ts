@@ -1,5 +1,5 @@
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { useActor, useTenantId } from "../actor.js";
+import { actingKeyId, useActor, useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { queryItems } from "../dynamo/operations.js";
 import { TTL_ATTRIBUTE } from "../dynamo/tables.js";
@@ -21,7 +21,7 @@ export function entry(action: string, target: string | null, detail: unknown = n
     at,
     action,
     target,
-    api_key_id: actor.type === "tenant" ? actor.apiKeyId : null,
+    api_key_id: actingKeyId(),
     role: actor.type === "tenant" ? (actor.role ?? null) : null,
     detail,
   };

@@ -12,7 +12,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { useActor, useTenantId } from "../actor.js";
+import { actingKeyId, useTenantId } from "../actor.js";
 import { useConfig } from "../config.js";
 import { useDynamo } from "../dynamo/client.js";
 import { LimitExceededError, NotFoundError, RetryableError } from "../errors.js";
@@ -52,11 +52,6 @@ function table(): string {
   return useConfig().tables.kv;
 }
 
-function actorKeyId(): string | null {
-  const actor = useActor();
-  return actor.type === "tenant" ? actor.apiKeyId : null;
-}
-
 function toKeyValue(item: Record<string, unknown>): KeyValue {
   return {
     id: item.id as string,
@@ -84,7 +79,7 @@ export async function set(input: SetInput): Promise<{ pair: KeyValue; created: b
   const valueJson = serializeValue(input.value);
   const expected = validateExpectedVersion(input.expectedVersion);
   const tenantId = useTenantId();
-  const by = actorKeyId();
+  const by = actingKeyId();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (expected !== 0) {
       const updated = await overwrite(tenantId, key, valueJson, by, expected);

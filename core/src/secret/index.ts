@@ -2,7 +2,7 @@ import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { GetCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
-import { useActor, useTenantId } from "../actor.js";
+import { actingKeyId, useTenantId } from "../actor.js";
 import * as Audit from "../audit/index.js";
 import { useConfig } from "../config.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
@@ -76,11 +76,6 @@ function parseName(name: unknown): string {
   return parsed.data;
 }
 
-function actorKeyId(): string | null {
-  const actor = useActor();
-  return actor.type === "tenant" ? actor.apiKeyId : null;
-}
-
 /** Sets (creates or replaces) a secret; the workspace's count is kept in the same transaction. */
 export async function set(raw: { name: unknown; value: unknown }): Promise<void> {
   const parsed = setInput.safeParse(raw);
@@ -107,7 +102,7 @@ export async function set(raw: { name: unknown; value: unknown }): Promise<void>
       value_bytes: Buffer.byteLength(json, "utf8"),
       created,
       updated: now,
-      updated_by: actorKeyId(),
+      updated_by: actingKeyId(),
     });
     const audit = Audit.entry("secret.set", name, { created: !existing.Item });
     try {

@@ -1,5 +1,6 @@
+import { actingKeyId } from "#core/actor.js";
 import { actingRole } from "#core/auth/roles.js";
-import { useActor, useTenantId, Workspace } from "#core/index.js";
+import { useTenantId, Workspace } from "#core/index.js";
 import { type BoolExp, matches, type OrderBy, paginate, sortItems } from "#core/query/where.js";
 import { API_VERSION } from "../version.js";
 
@@ -137,8 +138,7 @@ export const baseResolvers = {
     api: () => ({ version: API_VERSION, backend: "CLOUD", mode: "normal", core_version: "1.4.1" }),
     auth_info: () => {
       const tenantId = useTenantId();
-      const actor = useActor();
-      const apiKeyId = actor.type === "tenant" ? actor.apiKeyId : null;
+      const apiKeyId = actingKeyId();
       return { tenant_id: tenantId, api_key_id: apiKeyId, api_token_scope: "TENANT", role: actingRole() };
     },
     tenant: async (_: unknown, args: ListArgs) => {
