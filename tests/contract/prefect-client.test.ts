@@ -8,6 +8,7 @@ import {
   prefectClient,
   registerFlow,
 } from "../helpers/orchestration.js";
+import { parseGraphql, withArgs } from "../helpers/prefect-graphql.js";
 import { RECORDED_TENANT_ID, type RecordedRequest, recordedRequests } from "../helpers/recorded.js";
 import { client, startTestRuntime } from "../helpers/runtime.js";
 
@@ -401,5 +402,70 @@ describe("the Prefect 1.4.1 client's requests", () => {
         { input: { task_run_artifact_id: id } },
       ),
     ).toEqual({ delete_task_run_artifact: { success: true } });
+  });
+
+  // Not in the recording: client.py `set_secret`, client/secrets.py `Secret.get()` and
+  // `Secret.exists()` (what PrefectSecret runs), and the UI's `delete_secret`, exactly as sent.
+  it("answer the secret calls as the client reads them", async () => {
+    const api = prefectClient(runtime, key, tenantId);
+    const set = `mutation($input: set_secret_input!) {
+    set_secret(input: $input) {
+        success
+    }
+}`;
+    expect(await ok(api, set, { input: { name: "CONTRACT_S", value: { user: "u", n: 1 } } })).toEqual({
+      set_secret: { success: true },
+    });
+    expect(
+      await ok(api, "query($name: String!) {\n        secret_value(name: $name)\n}", { name: "CONTRACT_S" }),
+    ).toEqual({
+      secret_value: { user: "u", n: 1 },
+    });
+    expect((await ok<{ secret_names: string[] }>(api, "query{secret_names}")).secret_names).toContain(
+      "CONTRACT_S",
+    );
+    expect(
+      await ok(
+        api,
+        "mutation DeleteSecret($name: String!) {\n  delete_secret(input: { name: $name }) {\n    success\n  }\n}",
+        {
+          name: "CONTRACT_S",
+        },
+      ),
+    ).toEqual({ delete_secret: { success: true } });
+    // Secret.get() turns this message into its "not found" ValueError.
+    const gone = await api("query($name: String!) {\n        secret_value(name: $name)\n}", {
+      name: "CONTRACT_S",
+    });
+    expect(gone.errors?.[0]?.message).toContain("No value found for the requested key");
+  });
+
+  // Not in the recording: client.py `update_task_tag_limit`, `get_task_tag_limit` and
+  // `delete_task_tag_limit`, rendered as its with_args dictionaries render them.
+  it("answer the task tag limit calls with the fields the client reads", async () => {
+    const api = prefectClient(runtime, key, tenantId);
+    const get = parseGraphql({
+      query: { [withArgs("task_tag_limit", { where: { tag: { _eq: "contract-db" } } })]: { limit: true } },
+    });
+    expect(await ok(api, get)).toEqual({ task_tag_limit: [] });
+    const update = parseGraphql({
+      "mutation($input: update_task_tag_limit_input!)": {
+        "update_task_tag_limit(input: $input)": { id: true },
+      },
+    });
+    const created = await ok<{ update_task_tag_limit: { id: string } }>(api, update, {
+      input: { tag: "contract-db", limit: 3 },
+    });
+    expect(created.update_task_tag_limit.id).toMatch(UUID_ONLY);
+    expect(await ok(api, get)).toEqual({ task_tag_limit: [{ limit: 3 }] });
+    const remove = parseGraphql({
+      "mutation($input: delete_task_tag_limit_input!)": {
+        "delete_task_tag_limit(input: $input)": { success: true },
+      },
+    });
+    expect(await ok(api, remove, { input: { limit_id: created.update_task_tag_limit.id } })).toEqual({
+      delete_task_tag_limit: { success: true },
+    });
+    expect(await ok(api, get)).toEqual({ task_tag_limit: [] });
   });
 });
