@@ -1,9 +1,10 @@
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { applyTransition } from "#core/state/transition.js";
 import { parseState } from "#core/state/types.js";
 import { TaskRunKeys } from "#core/task-run/keys.js";
 import { compress, pipelineFlow, state } from "../tests/helpers/prefect-flow.js";
-import { type SeedTarget, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
+import { type SeedTarget, seededRunId, seedFinishedRuns } from "../tests/helpers/seed-runs.js";
 import { transitionRequestsFloor, updateVersionedFloor } from "./floors.js";
 import { type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { formatCpu } from "./lib/cpu.js";
@@ -113,7 +114,14 @@ export const orchestrationBenchmark: Benchmark = {
       const url = runtime.graphqlUrl;
       await transitions(context, url, counter, record);
       await createRuns(context, url, counter, record);
-      await queue(context, url, dynamo, counter, record);
+      // Seeds go into the runtime's own tables (named after its prefix, not the bench environment's).
+      await queue(
+        context,
+        url,
+        { client: dynamo.client, table: runtime.config.tables.main },
+        counter,
+        record,
+      );
       return figures;
     } finally {
       await runtime.stop();
@@ -404,7 +412,7 @@ function describe(counts: DynamoCounts, per: number): string {
 async function queue(
   context: BenchContext,
   url: string,
-  dynamo: Awaited<ReturnType<BenchContext["environment"]["dynamo"]>>,
+  dynamo: { client: DynamoDBDocumentClient; table: string },
   counter: { take: () => Promise<DynamoCounts> },
   record: (figure: Figure) => void,
 ): Promise<void> {
@@ -429,13 +437,16 @@ async function queue(
     }),
   );
   for (const ws of spaces) {
-    await seedFinishedRuns(
-      dynamo.client,
-      dynamo.config.tables.main,
-      ws.target,
-      SMALL_STORE - READY_PER_WORKSPACE - 10,
-    );
+    await seedFinishedRuns(dynamo.client, dynamo.table, ws.target, SMALL_STORE - READY_PER_WORKSPACE - 10);
   }
+
+  // The seeds must be what the API reads: a seeded run answers through it.
+  const seeded = async (index: number) => {
+    const id = seededRunId(polled.flowId, index);
+    const found = await polled.gql(`query { flow_run_by_pk(id: "${id}") { name } }`);
+    if (!found.flow_run_by_pk) throw new Error(`seeded run ${index} (${id}) is not readable through the API`);
+  };
+  await seeded(500);
 
   const poll = async () => {
     const data = await polled.gql(
@@ -485,13 +496,112 @@ async function queue(
   context.log(
     `  queue: seeding ${(STORED_RUNS - SMALL_STORE).toLocaleString("en")} more finished runs (BatchWriteItem)`,
   );
-  await seedFinishedRuns(dynamo.client, dynamo.config.tables.main, polled.target, STORED_RUNS - SMALL_STORE, {
+  await seedFinishedRuns(dynamo.client, dynamo.table, polled.target, STORED_RUNS - SMALL_STORE, {
     firstIndex: SMALL_STORE,
     concurrency: 16,
     createdBefore: new Date(Date.now() - 86_400_000),
   });
   context.log(`  queue: seeded in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  await seeded(STORED_RUNS - 1);
   await sample(STORED_RUNS);
+  await cliReads(polled, counter, record, STORED_RUNS);
+}
+
+/** Calls of each read query measured (after one warm-up call). */
+const READ_SAMPLES = 5;
+
+/**
+ * DynamoDB items read per query of the Prefect 1.4.1 CLI and flow runner (the texts its
+ * `with_args` renders, with the filters the user left unset as `_eq: null`; tests/contract/
+ * prefect-cli.test.ts checks their answers), with `stored` runs in the workspace. The floor is
+ * the rows the query returns: a query whose reads grow with the runs stored shows it here.
+ */
+async function cliReads(
+  space: BenchSpace,
+  counter: { take: () => Promise<DynamoCounts> },
+  record: (figure: Figure) => void,
+  stored: number,
+): Promise<void> {
+  const runFields = "flow { name } id created state name start_time";
+  const someRun = "seeded-500";
+  const queries: Array<{
+    key: string;
+    label: string;
+    query: string;
+    rows: (data: Record<string, unknown>) => number;
+  }> = [
+    {
+      key: "get_flow_runs",
+      label: "prefect get flow-runs",
+      query: `query { flow_run(where: { flow: { _and: { name: { _eq: null }, project: { name: { _eq: null } } } } }, limit: 10, order_by: { created: desc }) { ${runFields} } }`,
+      rows: (d) => (d.flow_run as unknown[]).length,
+    },
+    {
+      key: "get_flow_runs_started",
+      label: "prefect get flow-runs --started",
+      query: `query { flow_run(where: { _and: { flow: { _and: { name: { _eq: null }, project: { name: { _eq: null } } } }, start_time: { _is_null: false } } }, limit: 10, order_by: { start_time: desc }) { ${runFields} } }`,
+      rows: (d) => (d.flow_run as unknown[]).length,
+    },
+    {
+      key: "describe_flow_run",
+      label: "prefect describe flow-runs --name",
+      query: `query { flow_run(where: { _and: { name: { _eq: "${someRun}" }, flow: { name: { _eq: null } } } }) { name flow { name } created parameters auto_scheduled scheduled_start_time start_time end_time heartbeat serialized_state } }`,
+      rows: (d) => (d.flow_run as unknown[]).length,
+    },
+    {
+      key: "get_logs",
+      label: "prefect get logs --name",
+      query: `query { flow_run(where: { name: { _eq: "${someRun}" }, id: { _eq: null } }, order_by: { start_time: desc }) { logs(order_by: { timestamp: asc }) { timestamp message level } start_time } }`,
+      rows: (d) => (d.flow_run as unknown[]).length,
+    },
+    {
+      key: "get_flows",
+      label: "prefect get flows",
+      query: `query { flow(where: { _and: { name: { _eq: null }, version: { _eq: null }, project: { name: { _eq: null } } } }, order_by: { name: asc, version: desc }, distinct_on: name, limit: 10) { name version created id project { name } } }`,
+      rows: (d) => (d.flow as unknown[]).length,
+    },
+    {
+      key: "runner_read",
+      label: "the flow runner's read of its run (flow_run_by_pk with task runs)",
+      query: `query { flow_run_by_pk(id: "${seededRunId(space.flowId, 500)}") { id name flow_id parameters context version scheduled_start_time serialized_state task_runs(where: { map_index: { _eq: -1 } }) { id version serialized_state } flow { project { name id } } } }`,
+      rows: (d) => (d.flow_run_by_pk ? 1 : 0),
+    },
+  ];
+  for (const q of queries) {
+    const refused = await space.gql(q.query).then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    if (refused) {
+      record({
+        key: `orchestration.reads.${q.key}.${stored}.items_read`,
+        label: `${q.label} (${stored.toLocaleString("en")} runs stored): DynamoDB items read per call`,
+        value: Number.NaN,
+        unit: "items",
+        failure: `refused: ${refused.slice(0, 200)}`,
+      });
+      continue;
+    }
+    let itemsRead = 0;
+    let requests = 0;
+    let rows = 0;
+    for (let i = 0; i < READ_SAMPLES; i++) {
+      await counter.take();
+      const data = await space.gql(q.query);
+      const counts = await counter.take();
+      itemsRead += counts.itemsRead;
+      requests += counts.requests;
+      rows = q.rows(data);
+    }
+    record({
+      key: `orchestration.reads.${q.key}.${stored}.items_read`,
+      label: `${q.label} (${stored.toLocaleString("en")} runs stored): DynamoDB items read per call`,
+      value: itemsRead / READ_SAMPLES,
+      unit: "items",
+      floor: { label: "rows returned", value: Math.max(rows, 1), unit: "items" },
+      note: `${rows} rows; ${(requests / READ_SAMPLES).toFixed(1)} DynamoDB requests per call`,
+    });
+  }
 }
 
 /** Where each side's CPU went per operation (bench/lib/cpu.ts), medians of the rounds. */
