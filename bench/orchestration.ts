@@ -568,14 +568,17 @@ async function cliReads(
     },
   ];
   for (const q of queries) {
+    const named = {
+      key: `orchestration.reads.${q.key}.${stored}.items_read`,
+      label: `${q.label} (${stored.toLocaleString("en")} runs stored): DynamoDB items read per call`,
+    };
     const refused = await space.gql(q.query).then(
       () => undefined,
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
     );
     if (refused) {
       record({
-        key: `orchestration.reads.${q.key}.${stored}.items_read`,
-        label: `${q.label} (${stored.toLocaleString("en")} runs stored): DynamoDB items read per call`,
+        ...named,
         value: Number.NaN,
         unit: "items",
         failure: `refused: ${refused.slice(0, 200)}`,
@@ -594,8 +597,7 @@ async function cliReads(
       rows = q.rows(data);
     }
     record({
-      key: `orchestration.reads.${q.key}.${stored}.items_read`,
-      label: `${q.label} (${stored.toLocaleString("en")} runs stored): DynamoDB items read per call`,
+      ...named,
       value: itemsRead / READ_SAMPLES,
       unit: "items",
       floor: { label: "rows returned", value: Math.max(rows, 1), unit: "items" },

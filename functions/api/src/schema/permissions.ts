@@ -158,11 +158,11 @@ export function permissionsPlugin(): Plugin {
       const root = rootFields(args.document, args.operationName);
       if (!root || root.type === "subscription") return;
       const type = root.type;
-      for (const field of root.fields) {
-        const permission = permissionOf(type, field.name);
+      // A field without a permission is refused (fail closed); checkPermissionTable keeps there being none.
+      const fields = root.fields.map((f) => ({ ...f, permission: permissionOf(type, f.name) ?? "admin" }));
+      for (const field of fields) {
         try {
-          if (!permission) throw new Error(`no permission for ${type} ${field.name}`);
-          requirePermission(permission, field.name);
+          requirePermission(field.permission, field.name);
         } catch (error) {
           const known = asCallerError(error);
           if (!known) throw error;
@@ -174,9 +174,7 @@ export function permissionsPlugin(): Plugin {
         }
       }
       if (type !== "mutation") return;
-      const audited = root.fields.filter(
-        (f) => permissionOf(type, f.name) === "admin" && !SELF_AUDITED.has(f.name),
-      );
+      const audited = fields.filter((f) => f.permission === "admin" && !SELF_AUDITED.has(f.name));
       if (audited.length === 0) return;
       return {
         async onExecuteDone({ result }) {
