@@ -1,18 +1,28 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { FlowRunKeys } from "#core/flow-run/keys.js";
+import { FlowRunEntity } from "#core/flow-run/entity.js";
 import { serverState } from "#core/state/types.js";
 
 /**
  * Seeds finished flow runs fast, straight into the main table with BatchWriteItem, in the shape
- * `FlowRun.create` writes and a finished state leaves them: the run item with its index keys (runs
- * of a flow, of a group, of the tenant) and no ready-index attributes (finished runs are not queued).
+ * `FlowRun.create` writes and a finished state leaves them: the run item with its index keys and no
+ * ready-index attributes (finished runs are not queued).
  * History entries and task runs are left out: the readers these seeds exist for never touch them.
  * Used where creating tens of thousands of runs through the API would take minutes (bench, read limits).
  */
 export type SeedTarget = { tenantId: string; flowId: string; flowGroupId: string; projectId: string };
 
-/** `tenant-listing` leaves out the per-flow and per-group index keys (fewer index writes, for read-limit tests). */
-export type SeedShape = "as-core-writes" | "tenant-listing";
+/**
+ * `tenant-listing` leaves out the per-flow and per-group index keys (fewer index writes, for
+ * read-limit tests); `before-lookup-keys` is a run as versions before the name index and the
+ * started order stored it (for the backfill, core/src/flow-run/backfill.ts).
+ */
+export type SeedShape = "as-core-writes" | "tenant-listing" | "before-lookup-keys";
+
+const LEFT_OUT: Record<SeedShape, string[]> = {
+  "as-core-writes": [],
+  "tenant-listing": ["gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"],
+  "before-lookup-keys": ["gsi4pk", "gsi4sk", "due_pk", "due_sk"],
+};
 
 export function finishedRunItem(
   target: SeedTarget,
@@ -24,16 +34,9 @@ export function finishedRunItem(
   const id = seededRunId(target.flowId, index);
   const at = created.toISOString();
   const done = serverState("Success", "All reference tasks succeeded.");
-  return {
-    ...FlowRunKeys.run(t, id),
-    ...(shape === "as-core-writes"
-      ? {
-          ...FlowRunKeys.ofFlow(t, target.flowId, at, id),
-          ...FlowRunKeys.ofGroup(t, target.flowGroupId, at, id),
-        }
-      : {}),
-    ...FlowRunKeys.ofTenant(t, at, id),
-    entity: "flow-run",
+  // The entity's own item conversion: every index key a run of this shape carries (by flow, group,
+  // tenant, name, and the started order) follows from its declaration.
+  const item = FlowRunEntity.toItem({
     id,
     tenant_id: t,
     flow_id: target.flowId,
@@ -59,7 +62,9 @@ export function finishedRunItem(
     agent_id: null,
     created: at,
     updated: at,
-  };
+  });
+  for (const attribute of LEFT_OUT[shape]) delete item[attribute];
+  return item;
 }
 
 /** A UUID-shaped id per (flow, index), so seeds are repeatable. */

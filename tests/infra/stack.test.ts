@@ -51,7 +51,7 @@ describe("tables", () => {
     }
   });
 
-  test("the main table has exactly the indexes tables.ts declares, projecting all attributes", () => {
+  test("the main table has exactly the indexes tables.ts declares, with their projections", () => {
     const main = resources(synth.template, "AWS::DynamoDB::Table")[logicalId(synth.stack.tables.main)];
     const indexes = main?.Properties?.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[];
     expect(indexes.map((index) => index.IndexName)).toEqual(MAIN_TABLE.indexes.map((index) => index.name));
@@ -62,9 +62,12 @@ describe("tables", () => {
           { AttributeName: index.pk, KeyType: "HASH" },
           { AttributeName: index.sk, KeyType: "RANGE" },
         ],
-        Projection: { ProjectionType: "ALL" },
+        Projection: { ProjectionType: index.projection ?? "ALL" },
       });
     }
+    expect(indexes.find((index) => index.IndexName === "gsi4")).toMatchObject({
+      Projection: { ProjectionType: "KEYS_ONLY" },
+    });
   });
 
   test("a dev stage's tables are deleted with the stack and not deletion-protected", () => {

@@ -50,6 +50,11 @@ describe("ensureTables", () => {
     expect((described.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName).sort()).toEqual(
       MAIN_TABLE.indexes.map((i) => i.name).sort(),
     );
+    // Each index with the projection it is declared with (the newest, gsi4, holds keys only).
+    for (const index of MAIN_TABLE.indexes) {
+      const found = described.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === index.name);
+      expect(found?.Projection?.ProjectionType).toBe(index.projection ?? "ALL");
+    }
     client.destroy();
   }, 120_000);
 });

@@ -70,7 +70,7 @@ function indexSpec(index: TableDefinition["indexes"][number]): GlobalSecondaryIn
       { AttributeName: index.pk, KeyType: "HASH" },
       { AttributeName: index.sk, KeyType: "RANGE" },
     ],
-    Projection: { ProjectionType: "ALL" },
+    Projection: { ProjectionType: index.projection ?? "ALL" },
   };
 }
 

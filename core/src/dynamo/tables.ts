@@ -12,7 +12,11 @@ import type { Config } from "../config.js";
  *   sparse `due` index (the scheduler's: active schedules by the time they next need work, in a
  *   few shard partitions shared by all tenants; see core/src/schedule/keys.ts) and the sparse `watch`
  *   index (the scheduler's health checks: Scheduled, Submitted and Running runs by the time their
- *   lateness, submission or heartbeat is measured from; see core/src/flow-run/keys.ts).
+ *   lateness, submission or heartbeat is measured from; see core/src/flow-run/keys.ts), and the
+ *   keys-only `gsi4` (further lookups by name: flow runs by name). Indexes are overloaded: the
+ *   partition key's prefix says whose entries a partition holds, so `due` also holds a tenant's
+ *   started flow runs by start time (`<t>#flow-runs-started`, beside the scheduler's shards).
+ *   A release adds at most one index: CloudFormation creates one per table update.
  * - `kv`: the key-value store, its own table so its Lambda's IAM scope is exactly the KV items.
  * - `logs`: run logs, high volume, with TTL; locally in a DynamoDB Local database of its own
  *   (core/src/dynamo/client.ts) so its write bursts never queue ahead of the main table's calls.
@@ -21,7 +25,11 @@ import type { Config } from "../config.js";
  * lookup items that exist to find a tenant: `apikey#<sha256>` and `tenant-slug#<slug>`.
  * TTL attribute on every table: `ttl_epoch` (epoch seconds).
  */
-export type IndexDefinition = { name: string; pk: string; sk: string };
+/**
+ * `projection` KEYS_ONLY: the index holds only keys, so a write to the item touches it only when
+ * its keys change (readers fetch the items by key); the default projects every attribute.
+ */
+export type IndexDefinition = { name: string; pk: string; sk: string; projection?: "KEYS_ONLY" };
 export type TableDefinition = {
   logicalName: "main" | "kv" | "logs";
   pk: string;
@@ -47,6 +55,7 @@ export const MAIN_TABLE: TableDefinition = {
     { name: "ready", pk: "ready_pk", sk: "ready_sk" },
     { name: "due", pk: "due_pk", sk: "due_sk" },
     { name: "watch", pk: "watch_pk", sk: "watch_sk" },
+    { name: "gsi4", pk: "gsi4pk", sk: "gsi4sk", projection: "KEYS_ONLY" },
   ],
 };
 

@@ -56,6 +56,8 @@ export const FlowRunEntity = defineEntity({
     ...FlowRunKeys.ofFlow(r.tenant_id, r.flow_id, r.created, r.id),
     ...FlowRunKeys.ofGroup(r.tenant_id, r.flow_group_id, r.scheduled_start_time, r.id),
     ...FlowRunKeys.ofTenant(r.tenant_id, r.created, r.id),
+    ...FlowRunKeys.byName(r.tenant_id, r.name, r.created, r.id),
+    ...(r.start_time ? FlowRunKeys.started(r.tenant_id, r.start_time, r.id) : {}),
   }),
 });
 export type FlowRun = EntityOf<typeof FlowRunEntity>;

@@ -436,6 +436,7 @@ async function setTogether(updates: Batch.StateEntry[]): Promise<Batch.Applied[]
       complete: ({ id, state }, _item, now) => ({
         ready: ready.get(id) ?? "remove",
         watch: watchFor(t, id, state.type, state.startTime, now),
+        ...startedEntry(t, id, state, now),
       }),
       ...(limited ? { slots: labelSlots } : {}),
     },
@@ -482,7 +483,12 @@ async function transition(
     const { before, after, applied } = await Batch.applyAll(
       [{ entity: "flow run", id, key: FlowRunKeys.run(t, id), version, state }],
       {
-        complete: () => ({ ready: "remove", watch, ...(options.set ? { set: options.set } : {}) }),
+        complete: () => ({
+          ready: "remove",
+          watch,
+          ...startedEntry(t, id, state, now),
+          ...(options.set ? { set: options.set } : {}),
+        }),
         slots: labelSlots,
       },
     );
@@ -500,12 +506,23 @@ async function transition(
       state,
       ready: isScheduled(state.type) ? await readyEntry(t, id, state.startTime ?? now) : "remove",
       watch,
+      ...startedEntry(t, id, state, now),
       ...options,
       now,
     }),
   );
   await afterTransition(written, state, now);
   return { run: written };
+}
+
+/** A run's first Running puts it in the started order, keyed by the start time the same write keeps. */
+function startedEntry(
+  t: string,
+  id: string,
+  state: ParsedState,
+  now: string,
+): Pick<Transition, "setIfAbsent"> {
+  return isRunning(state.type) ? { setIfAbsent: FlowRunKeys.started(t, now, id) } : {};
 }
 
 /** What follows a run's transition: a cancel reaches its task runs; a run heading for running gets them. */
@@ -578,7 +595,15 @@ export async function setName(id: string, name: string): Promise<FlowRun> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
   const parsed = z.string().trim().min(1).max(255).safeParse(name);
   if (!parsed.success) throw new ValidationError("name must be 1 to 255 characters");
-  return update(id, "SET #name = :name", { ":name": parsed.data }, { "#name": "name" });
+  // The name index's sort key holds the run's creation time, read first (a rename is rare).
+  const run = await requireRun(id);
+  const named = FlowRunKeys.byName(useTenantId(), parsed.data, run.created, id);
+  return update(
+    id,
+    "SET #name = :name, gsi4pk = :npk, gsi4sk = :nsk",
+    { ":name": parsed.data, ":npk": named.gsi4pk, ":nsk": named.gsi4sk },
+    { "#name": "name" },
+  );
 }
 
 export async function setLabels(id: string, labels: unknown): Promise<FlowRun> {
@@ -680,6 +705,50 @@ export function listAll(pageSize?: number): AsyncIterable<Record<string, unknown
       IndexName: "gsi3",
       KeyConditionExpression: "gsi3pk = :pk",
       ExpressionAttributeValues: { ":pk": FlowRunKeys.ofTenant(useTenantId(), "", "").gsi3pk },
+      ScanIndexForward: false,
+      ...(pageSize ? { Limit: pageSize } : {}),
+    }),
+  );
+}
+
+/**
+ * Runs with a name, newest first: the keys-only name index gives their ids a page at a time, and
+ * each page's runs are read by key (one BatchGetItem), in the index's order.
+ */
+export async function* byName(name: string, pageSize?: number): AsyncIterable<Record<string, unknown>> {
+  const t = useTenantId();
+  let page: string[] = [];
+  const flush = async function* () {
+    const found = new Map((await fromIds(page)).map((run) => [run.id, run]));
+    for (const id of page) {
+      const run = found.get(id);
+      if (run) yield run as unknown as Record<string, unknown>;
+    }
+    page = [];
+  };
+  const keys = queryItems({
+    TableName: mainTable(),
+    IndexName: "gsi4",
+    KeyConditionExpression: "gsi4pk = :pk",
+    ExpressionAttributeValues: { ":pk": FlowRunKeys.byName(t, name, "", "").gsi4pk },
+    ScanIndexForward: false,
+    ...(pageSize ? { Limit: pageSize } : {}),
+  });
+  for await (const item of keys) {
+    page.push(String(item.gsi4sk).split("#").at(-1) ?? "");
+    if (page.length >= (pageSize ?? 100)) yield* flush();
+  }
+  if (page.length > 0) yield* flush();
+}
+
+/** Started runs of the tenant, most recently started first (the sparse started entries of `due`). */
+export function started(pageSize?: number): AsyncIterable<Record<string, unknown>> {
+  return rows(
+    queryItems({
+      TableName: mainTable(),
+      IndexName: "due",
+      KeyConditionExpression: "due_pk = :pk",
+      ExpressionAttributeValues: { ":pk": FlowRunKeys.started(useTenantId(), "", "").due_pk },
       ScanIndexForward: false,
       ...(pageSize ? { Limit: pageSize } : {}),
     }),

@@ -27,6 +27,11 @@ export function watchShard(id: string): number {
  *   runs of a flow:        gsi1pk `<t>#flow#<flowId>#runs`  gsi1sk `<created ISO>#<id>`
  *   runs of a flow group:  gsi2pk `<t>#flow-group#<groupId>#runs`  gsi2sk `<scheduled start ISO>#<id>`
  *   runs of a tenant:      gsi3pk `<t>#flow-runs`           gsi3sk `<created ISO>#<id>`
+ *   runs with a name:      gsi4pk `<t>#flow-run-name#<name>`  gsi4sk `<created ISO>#<id>`
+ *     (keys only: written at creation and by a rename, never by a transition or heartbeat)
+ *   started runs:          due_pk `<t>#flow-runs-started`   due_sk `<start ISO>#<id>`
+ *     (sparse: written by the run's first Running, with `start_time`; in the `due` index beside
+ *     the scheduler's shards, whose partitions never begin with a tenant)
  *   ready for agents:      ready_pk `<t>#queue#<label set id>`  ready_sk `<start ISO>#<id>`
  *     (the agents' queue, one partition per distinct label set of a tenant, see `labelSetId`;
  *     sparse: `ready_pk` stays on the run for good, `ready_sk` is there only while an agent
@@ -57,6 +62,14 @@ export const FlowRunKeys = {
   ofTenant: (t: string, created: string, id: string) => ({
     gsi3pk: key(t, "flow-runs"),
     gsi3sk: key(created, id),
+  }),
+  byName: (t: string, name: string, created: string, id: string) => ({
+    gsi4pk: key(t, "flow-run-name", name),
+    gsi4sk: key(created, id),
+  }),
+  started: (t: string, startTime: string, id: string) => ({
+    due_pk: key(t, "flow-runs-started"),
+    due_sk: key(startTime, id),
   }),
   /** A run's place in the agents' queue: its label set's partition, ordered by start time. */
   ready: (t: string, labels: readonly string[], startTime: string, id: string) => ({

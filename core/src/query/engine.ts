@@ -52,10 +52,26 @@ export type IndexPath = {
   servesWhen?: string;
 };
 
+/**
+ * A tenant-wide listing in an order of its own, holding only some rows (e.g. started flow runs by
+ * start time): used without a selective filter when the where-clause keeps only rows it holds
+ * and the request asks for its order.
+ */
+export type OrderedListing = {
+  order: OrderBy;
+  serves: (where: BoolExp | undefined) => boolean;
+  /** What `serves` asks for, in the words of a where-clause (named in refusals). */
+  servesWhen: string;
+  load: (options: { pageSize?: number | undefined }) => AsyncIterable<Row>;
+};
+
 /** The filters that give `m` a selective path, for refusals. */
 function selectiveFilters(m: EntityModel): string {
   const paths = m.indexes.map((i) => (i.servesWhen ? `${i.column} (with ${i.servesWhen})` : i.column));
-  return [...new Set(["id", ...paths])].join(", ");
+  const listings = (m.listings ?? []).map(
+    (l) => `${l.servesWhen} with order_by ${JSON.stringify(l.order).replaceAll('"', "")}`,
+  );
+  return [...new Set(["id", ...paths, ...listings])].join(", ");
 }
 
 export type EntityModel = {
@@ -67,6 +83,7 @@ export type EntityModel = {
   /** Every row of the tenant in `naturalOrder` (absent: the entity must be read through an index). */
   listAll?: (options?: { pageSize?: number | undefined }) => AsyncIterable<Row>;
   naturalOrder?: OrderBy;
+  listings?: OrderedListing[];
   /** false: `byIds` cannot serve an `id` filter (ids alone do not locate rows); it is evaluated per row. */
   idPath?: boolean;
 };
@@ -269,6 +286,13 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
         ? index.orders?.find((o) => serves(args.order_by, o))
         : undefined;
     source = index.load(values, { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined });
+  }
+  const listing = source
+    ? undefined
+    : m.listings?.find((l) => l.serves(where) && sameOrder(args.order_by, l.order));
+  if (listing) {
+    natural = listing.order;
+    source = listing.load({ pageSize: args.limit != null ? pageSize : undefined });
   }
   if (!source) {
     if (!m.listAll) {

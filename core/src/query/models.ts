@@ -17,7 +17,7 @@ import * as Project from "../project/index.js";
 import { TaskRunEntity } from "../task-run/entity.js";
 import * as TaskRun from "../task-run/index.js";
 import { type ColumnType, type EntityModel, type PathOptions, type Row, registerModel } from "./engine.js";
-import { type BoolExp, lowerBound, pinnedValue } from "./where.js";
+import { type BoolExp, lowerBound, pinnedValue, requiresValue } from "./where.js";
 
 /** Reads from several exact values of an index, one after the other. */
 function each(load: (value: string, options: PathOptions) => AsyncIterable<Row> | Promise<Row[]>) {
@@ -117,9 +117,24 @@ export const MODELS: EntityModel[] = [
         load: each((id, { pageSize }) => FlowRun.ofGroup(id, pageSize)),
         orders: [[{ scheduled_start_time: "desc" }]],
       },
+      // `prefect describe flow-runs --name`, `prefect get logs --name`.
+      {
+        column: "name",
+        load: each((name, { pageSize }) => FlowRun.byName(name, pageSize)),
+        orders: [[{ created: "desc" }]],
+      },
     ],
     listAll: (options) => FlowRun.listAll(options?.pageSize),
     naturalOrder: { created: "desc" },
+    // `prefect get flow-runs --started`: the most recently started runs.
+    listings: [
+      {
+        order: { start_time: "desc" },
+        serves: (where) => requiresValue(where, "start_time"),
+        servesWhen: "start_time: { _is_null: false }",
+        load: ({ pageSize }) => FlowRun.started(pageSize),
+      },
+    ],
   },
   {
     ...readModelOf(TaskRunEntity),

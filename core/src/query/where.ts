@@ -315,3 +315,20 @@ export function pinnedValues(where: BoolExp | undefined | null, column: string):
   }
   return undefined;
 }
+
+/** Operators a null column value never satisfies (with a non-null operand). */
+const NULL_FAILS = ["_eq", "_in", "_gt", "_gte", "_lt", "_lte", "_like", "_ilike"] as const;
+
+/**
+ * Whether a where-clause keeps only rows whose `column` is not null (`_is_null: false`, or a
+ * comparison null never satisfies, at the top level or in `_and`): a sparse path holding only
+ * such rows then serves it.
+ */
+export function requiresValue(where: BoolExp | undefined | null, column: string): boolean {
+  if (!where) return false;
+  const direct = where[column] as Comparison | undefined;
+  if (direct?._is_null === false) return true;
+  const operands = direct as Record<string, unknown> | undefined;
+  if (operands && NULL_FAILS.some((op) => operands[op] !== undefined && operands[op] !== null)) return true;
+  return asList(where._and).some((sub) => requiresValue(sub, column));
+}

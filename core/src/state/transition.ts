@@ -40,6 +40,11 @@ export type Transition = {
   watch?: { watch_pk: string; watch_sk: string } | "remove";
   /** Further attributes set by the same write (e.g. the scheduler's lazarus count). */
   set?: Record<string, unknown>;
+  /**
+   * Attributes the same write sets only where the item has none yet (`if_not_exists`), as it does
+   * `start_time` on a first Running (e.g. a flow run's started-order keys).
+   */
+  setIfAbsent?: Record<string, unknown>;
   /** Attributes the same write removes (e.g. a sparse index's sort key). */
   remove?: string[];
   /** A further condition on the current item (placeholders `:c_*`; `#state` names the state). */
@@ -145,6 +150,8 @@ export function writtenItem(
     delete item.watch_pk;
     delete item.watch_sk;
   } else if (t.watch) Object.assign(item, t.watch);
+  for (const [attribute, value] of Object.entries(t.setIfAbsent ?? {}))
+    if (item[attribute] === undefined) item[attribute] = value;
   Object.assign(item, t.set ?? {});
   for (const attribute of t.remove ?? []) delete item[attribute];
   if (t.slots === "remove") delete item.slots;
@@ -272,6 +279,11 @@ export function transitionUpdate(t: Transition, now: string, entry: InlineEntry)
     set.push(`#x${i} = :x${i}`);
     names[`#x${i}`] = attribute;
     values[`:x${i}`] = value;
+  });
+  Object.entries(t.setIfAbsent ?? {}).forEach(([attribute, value], i) => {
+    set.push(`#a${i} = if_not_exists(#a${i}, :a${i})`);
+    names[`#a${i}`] = attribute;
+    values[`:a${i}`] = value;
   });
   (t.remove ?? []).forEach((attribute, i) => {
     remove.push(`#r${i}`);

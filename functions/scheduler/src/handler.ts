@@ -1,5 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { ScheduledEvent } from "aws-lambda";
+import { type BackfillResult, backfillStep } from "#core/flow-run/backfill.js";
 import { checkHealth, type HealthResult } from "#core/schedule/health.js";
 import { type TickResult, tick } from "#core/schedule/tick.js";
 
@@ -8,14 +9,17 @@ const logger = new Logger({ serviceName: "drover-scheduler" });
 /**
  * Invoked by an EventBridge rule every minute (locally: a timer, with the same event shape).
  * The work is core's: the schedule tick (upcoming runs) and the health checks (late runs,
- * zombies, lazarus), side by side; one failing does not stop the other. The clock is the
- * invocation's own (a delayed event must not schedule in the past).
+ * zombies, lazarus), side by side, and a slice of the data backfill after an upgrade
+ * (core/src/flow-run/backfill.ts; one GetItem once it is done); one failing does not stop the
+ * others. The clock is the invocation's own (a delayed event must not schedule in the past).
  */
+const BACKFILL_BUDGET_MS = 10_000;
+
 export async function handler(
   event: ScheduledEvent,
-): Promise<TickResult & { tick: string; health: HealthResult | null }> {
+): Promise<TickResult & { tick: string; health: HealthResult | null; backfill: BackfillResult | null }> {
   const now = new Date();
-  const [scheduled, health] = await Promise.allSettled([
+  const [scheduled, health, backfill] = await Promise.allSettled([
     tick({
       now,
       onError: (error, item) =>
@@ -39,10 +43,16 @@ export async function handler(
           kind: run.kind,
         }),
     }),
+    backfillStep({ budgetMs: BACKFILL_BUDGET_MS }),
   ]);
   if (health.status === "rejected") logger.error("health checks failed", { error: health.reason });
+  if (backfill.status === "rejected") logger.error("backfill step failed", { error: backfill.reason });
   if (scheduled.status === "rejected") throw scheduled.reason;
-  const result = { ...scheduled.value, health: health.status === "fulfilled" ? health.value : null };
+  const result = {
+    ...scheduled.value,
+    health: health.status === "fulfilled" ? health.value : null,
+    backfill: backfill.status === "fulfilled" ? backfill.value : null,
+  };
   logger.info("scheduler tick", { event: event.time, rule: event.resources?.[0], ...result });
   return { tick: now.toISOString(), ...result };
 }
