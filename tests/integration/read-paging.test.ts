@@ -4,30 +4,10 @@ import * as Flow from "#core/flow/index.js";
 import { asTenant, Project, Workspace } from "#core/index.js";
 import { find } from "#core/query/engine.js";
 import "#core/query/models.js";
+import { callsMade, itemsRead } from "../helpers/dynamo-calls.js";
 import { pipelineFlow } from "../helpers/prefect-flow.js";
 import { seedFinishedRuns } from "../helpers/seed-runs.js";
 import { useTestTables } from "../helpers/storage.js";
-
-/** Items DynamoDB read (ScannedCount) for what `fn` does, counted on the app's own client. */
-async function itemsRead(fn: () => Promise<unknown>): Promise<number> {
-  let scanned = 0;
-  const name = `count-${Math.random()}`;
-  useDynamo().middlewareStack.add(
-    (next) => async (args) => {
-      const result = await next(args);
-      const output = result.output as { ScannedCount?: number } | undefined;
-      scanned += output?.ScannedCount ?? 0;
-      return result;
-    },
-    { step: "initialize", name },
-  );
-  try {
-    await fn();
-  } finally {
-    useDynamo().middlewareStack.remove(name);
-  }
-  return scanned;
-}
 
 let tenantId: string;
 let flowId: string;
@@ -81,6 +61,30 @@ describe("reads with a small limit in the access path's own order", () => {
         limit: 15,
       });
       expect(rows.map((r) => r.id)).toEqual(all.slice(5).map((r) => r.id));
+    });
+  });
+});
+
+describe("relationship filters", () => {
+  it("read each related row once per query, not once per row (the CLI's flow filter on run listings)", async () => {
+    await asTenant(tenantId, async () => {
+      let rows: Array<Record<string, unknown>> = [];
+      const calls = await callsMade(async () => {
+        rows = await find("flow_run", {
+          where: { flow: { _and: [{ name: { _eq: "paged" } }, { project: { name: { _eq: "p" } } }] } },
+          order_by: [{ created: "desc" }],
+          limit: 10,
+        });
+      });
+      expect(rows).toHaveLength(10);
+      // One page of the listing, then the flow once and its project once.
+      expect(calls).toEqual({ QueryCommand: 1, BatchGetItemCommand: 2 });
+      const none = await find("flow_run", {
+        where: { flow: { name: { _eq: "another flow" } } },
+        order_by: [{ created: "desc" }],
+        limit: 10,
+      });
+      expect(none).toEqual([]);
     });
   });
 });

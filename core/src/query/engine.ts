@@ -197,7 +197,26 @@ function serves(requested: OrderBy[] | OrderBy | null | undefined, natural: Orde
   );
 }
 
-function relationshipResolver(m: EntityModel): FieldResolver<Row> {
+/**
+ * Evaluates a where-clause's relationship fields for the rows of one `find`. Related rows are
+ * read once per id within it: the runs of a page mostly share their flow (the CLI's
+ * `flow: { name: ... }` filter on every run listing).
+ */
+function relationshipResolver(
+  m: EntityModel,
+  related = new Map<string, Promise<Row | undefined>>(),
+): FieldResolver<Row> {
+  const relatedRow = (target: string, id: string) => {
+    const cacheKey = `${target}\u0000${id}`;
+    let found = related.get(cacheKey);
+    if (!found) {
+      found = model(target)
+        .byIds([id])
+        .then(([row]) => row);
+      related.set(cacheKey, found);
+    }
+    return found;
+  };
   return async (row, field, condition) => {
     const rel = m.relationships[field];
     if (!rel) {
@@ -209,8 +228,8 @@ function relationshipResolver(m: EntityModel): FieldResolver<Row> {
       const id = row[rel.column];
       if (typeof id !== "string") return false;
       const target = model(rel.target);
-      const [related] = await target.byIds([id]);
-      return related ? matches(related, where, relationshipResolver(target)) : false;
+      const found = await relatedRow(rel.target, id);
+      return found ? matches(found, where, relationshipResolver(target, related)) : false;
     }
     const children = await find(rel.target, {
       where: { _and: [{ [rel.foreignKey]: { _eq: row.id } }, where] },
