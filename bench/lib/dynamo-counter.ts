@@ -1,4 +1,5 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { MAIN_TABLE } from "#core/dynamo/tables.js";
 
 /**
  * Counts what the application asks of DynamoDB, with a middleware on the document client it uses
@@ -18,7 +19,8 @@ export type DynamoCounts = {
   byCommand: Record<string, number>;
 };
 
-const INDEX_KEYS = ["gsi1pk", "gsi2pk", "gsi3pk", "ready_pk"];
+/** The main table's indexes (core's declaration): an item is in one when it has both its keys. */
+const INDEXES = MAIN_TABLE.indexes;
 
 function empty(): DynamoCounts {
   return { requests: 0, itemsRead: 0, itemsWritten: 0, writeUnits: 0, byCommand: {} };
@@ -27,14 +29,23 @@ function empty(): DynamoCounts {
 function units(item: Record<string, unknown> | undefined): number {
   if (!item) return 1;
   const kb = Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item)) / 1024));
-  const indexes = INDEX_KEYS.filter((key) => key in item).length;
-  return kb * (1 + indexes);
+  // A keys-only index entry is under 1 KB; one projecting all attributes is the item's size.
+  const inIndexes = INDEXES.filter((index) => index.pk in item && index.sk in item);
+  return kb + inIndexes.reduce((sum, index) => sum + (index.projection === "KEYS_ONLY" ? 1 : kb), 0);
 }
 
 function updateUnits(input: Record<string, unknown>): number {
   const values = JSON.stringify(input.ExpressionAttributeValues ?? {});
-  const expression = String(input.UpdateExpression ?? "");
-  const indexes = INDEX_KEYS.filter((key) => expression.includes(`${key} =`)).length;
+  // Attribute names written through placeholders (`#a0 = if_not_exists(#a0, :a0)`) count too.
+  // Longest first, so `#x1` does not replace the start of `#x10`.
+  const names = Object.entries((input.ExpressionAttributeNames ?? {}) as Record<string, string>).sort(
+    ([a], [b]) => b.length - a.length,
+  );
+  const expression = names.reduce(
+    (text, [placeholder, name]) => text.replaceAll(placeholder, name),
+    String(input.UpdateExpression ?? ""),
+  );
+  const indexes = INDEXES.filter((index) => expression.includes(`${index.pk} =`)).length;
   return Math.max(1, Math.ceil(Buffer.byteLength(values) / 1024)) * (1 + indexes);
 }
 
