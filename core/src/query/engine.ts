@@ -8,6 +8,7 @@ import {
   matches,
   type OrderBy,
   paginate,
+  rowComparator,
   sortItems,
 } from "./where.js";
 
@@ -243,6 +244,61 @@ async function* fromArray(rows: Row[]): AsyncIterable<Row> {
   yield* rows;
 }
 
+/** Rows of several streams, each in `compare`'s order, merged into one stream in that order. */
+async function* mergeOrdered(streams: AsyncIterable<Row>[], compare: (a: Row, b: Row) => number) {
+  const iterators = streams.map((stream) => stream[Symbol.asyncIterator]());
+  const heads = await Promise.all(iterators.map((iterator) => iterator.next()));
+  for (;;) {
+    let best = -1;
+    heads.forEach((head, i) => {
+      const current = heads[best];
+      if (!head.done && (best < 0 || (current && !current.done && compare(head.value, current.value) < 0)))
+        best = i;
+    });
+    const head = heads[best];
+    if (!head || head.done) return;
+    yield head.value;
+    heads[best] = await (iterators[best] as AsyncIterator<Row>).next();
+  }
+}
+
+/** The where-clause's condition on an object relationship (at the top level or in `_and`). */
+function relationshipCondition(where: BoolExp | undefined, name: string): BoolExp | undefined {
+  if (!where) return undefined;
+  const direct = where[name] as BoolExp | undefined;
+  if (direct) return direct;
+  for (const sub of asList(where._and)) {
+    const found = relationshipCondition(sub, name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Whether a where-clause gives `m` a selective path (an id, or an index column pinned). */
+function selective(where: BoolExp, m: EntityModel): boolean {
+  if (m.idPath !== false && pinned(where, "id", m)) return true;
+  return m.indexes.some((index) => (!index.serves || index.serves(where)) && pinned(where, index.column, m));
+}
+
+/**
+ * The values of a foreign-key column the rows must have when the where-clause constrains its
+ * object relationship selectively (`flow: { name: { _eq: "etl" } }` → the ids of the flows named
+ * etl), read through the related entity's own path; none when the condition is not selective.
+ */
+async function pinnedThrough(
+  where: BoolExp | undefined,
+  column: string,
+  m: EntityModel,
+): Promise<unknown[] | undefined> {
+  for (const [name, rel] of Object.entries(m.relationships)) {
+    if (rel.kind !== "object" || rel.column !== column) continue;
+    const condition = relationshipCondition(where, name);
+    if (!condition || !selective(condition, model(rel.target))) continue;
+    return (await find(rel.target, { where: condition })).map((row) => row.id);
+  }
+  return undefined;
+}
+
 /** Reads the rows of `entity` that match, ordered and paginated, through the narrowest access path. */
 /**
  * Rows of `entity` by id, batched: every call made in the same tick for the same `scope` (one
@@ -292,19 +348,23 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
   for (const index of m.indexes) {
     if (source) break;
     if (index.serves && !index.serves(where)) continue;
-    const given = pinned(where, index.column, m);
+    const given = pinned(where, index.column, m) ?? (await pinnedThrough(where, index.column, m));
     if (!given) continue;
     const values = given.filter(couldBeKey);
     if (values.length === 0) {
       source = fromArray([]);
       break;
     }
-    // Several values are read one after the other: only one value's rows come in the path's order.
-    pathOrder =
-      values.length === 1 && distinct.length === 0
-        ? index.orders?.find((o) => serves(args.order_by, o))
-        : undefined;
-    source = index.load(values, { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined });
+    pathOrder = distinct.length === 0 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
+    const options = { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined };
+    // Several values in the path's order: each value's rows read in that order, merged.
+    source =
+      values.length > 1 && pathOrder
+        ? mergeOrdered(
+            values.map((value) => index.load([value], options)),
+            rowComparator(pathOrder),
+          )
+        : index.load(values, options);
   }
   const listing = source
     ? undefined

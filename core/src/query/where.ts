@@ -240,11 +240,21 @@ export function sortItems<T extends Record<string, unknown>>(
   items: T[],
   orderBy: OrderBy[] | OrderBy | undefined,
 ): T[] {
-  const orders = (Array.isArray(orderBy) ? orderBy : orderBy ? [orderBy] : []).flatMap((o) =>
-    Object.entries(o),
-  );
+  const orders = orderColumns(orderBy);
   if (orders.length === 0) return items;
-  return [...items].sort((a, b) => {
+  return [...items].sort(rowComparator(orderBy));
+}
+
+function orderColumns(orderBy: OrderBy[] | OrderBy | undefined): Array<[string, string]> {
+  return (Array.isArray(orderBy) ? orderBy : orderBy ? [orderBy] : []).flatMap((o) => Object.entries(o));
+}
+
+/** Compares two rows in `orderBy`'s order (nulls last for `asc`, first for `desc`, as Postgres). */
+export function rowComparator<T extends Record<string, unknown>>(
+  orderBy: OrderBy[] | OrderBy | undefined,
+): (a: T, b: T) => number {
+  const orders = orderColumns(orderBy);
+  return (a, b) => {
     for (const [column, direction] of orders) {
       const desc = direction.startsWith("desc");
       const nullsFirst = direction.endsWith("nulls_first") || direction === "desc";
@@ -260,7 +270,7 @@ export function sortItems<T extends Record<string, unknown>>(
       if (c !== 0) return desc ? -c : c;
     }
     return 0;
-  });
+  };
 }
 
 /** Applies offset and limit after filtering and sorting; without a limit, every row from `offset` on. */
