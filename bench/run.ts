@@ -1,3 +1,4 @@
+import { backfillBenchmark } from "./backfill.js";
 import { floorsBenchmark } from "./floors.js";
 import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
@@ -23,6 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   logsBenchmark,
   webBenchmark,
   schedulerBenchmark,
+  backfillBenchmark,
   sdkBenchmark,
   memoryBenchmark,
   noisyBenchmark,
