@@ -357,7 +357,9 @@ export async function find(entity: string, args: FindArgs): Promise<Row[]> {
     }
     pathOrder = distinct.length === 0 ? index.orders?.find((o) => serves(args.order_by, o)) : undefined;
     const options = { where, order: pathOrder, pageSize: pathOrder ? pageSize : undefined };
-    // Several values in the path's order: each value's rows read in that order, merged.
+    // Several values in the path's order: each value's rows read in that order, merged (every
+    // value's first page is read at once, each a storage call on the request's budget).
+    if (values.length > 1 && pathOrder) chargeReads(CALL_UNITS * values.length);
     source =
       values.length > 1 && pathOrder
         ? mergeOrdered(
