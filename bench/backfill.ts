@@ -1,12 +1,11 @@
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { configure, parseConfig } from "#core/config.js";
 import { mainTable, useDynamo } from "#core/dynamo/client.js";
-import { ensureTables } from "#core/dynamo/create-tables.js";
 import * as Flow from "#core/flow/index.js";
 import { BACKFILL_MARKER, backfillStep } from "#core/flow-run/backfill.js";
 import { asTenant, Project, Workspace } from "#core/index.js";
 import { pipelineFlow } from "../tests/helpers/prefect-flow.js";
 import { seedFinishedRuns } from "../tests/helpers/seed-runs.js";
+import { useFreshTables } from "./lib/environment.js";
 import type { Benchmark, Figure } from "./lib/types.js";
 
 /**
@@ -24,17 +23,7 @@ export const backfillBenchmark: Benchmark = {
   name: "backfill",
   description: `the lookup-key backfill of ${RUNS} runs stored before the name index, in scheduler-sized steps`,
   run: async (context) => {
-    const dynamo = await context.environment.dynamo();
-    const prefix = `drover-bench-backfill-${Date.now().toString(36)}`;
-    const config = parseConfig({
-      AWS_REGION: "us-east-1",
-      DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      DROVER_MAIN_TABLE: `${prefix}-main`,
-      DROVER_KV_TABLE: `${prefix}-kv`,
-      DROVER_LOGS_TABLE: `${prefix}-logs`,
-    });
-    configure(config);
-    await ensureTables(config);
+    await useFreshTables(await context.environment.dynamo(), "backfill");
     context.log(`backfill: seeding ${RUNS} runs without lookup keys in ${WORKSPACES} workspaces`);
     for (let w = 0; w < WORKSPACES; w++) {
       const tenantId = (await Workspace.create({ name: `backfill-${w}` })).id;

@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { BatchWriteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { configure, parseConfig, useConfig } from "#core/config.js";
+import { useConfig } from "#core/config.js";
 import { mainTable, useDynamo } from "#core/dynamo/client.js";
-import { ensureTables } from "#core/dynamo/create-tables.js";
 import * as FlowGroup from "#core/flow/group.js";
 import * as Flow from "#core/flow/index.js";
 import { FlowKeys } from "#core/flow/keys.js";
@@ -12,6 +11,7 @@ import { asTenant, Project, Workspace } from "#core/index.js";
 import { checkHealth } from "#core/schedule/health.js";
 import { DUE_SHARDS, ScheduleKeys } from "#core/schedule/keys.js";
 import { type TickResult, tick } from "#core/schedule/tick.js";
+import { useFreshTables } from "./lib/environment.js";
 import type { Benchmark, Figure } from "./lib/types.js";
 
 /**
@@ -304,17 +304,7 @@ export const schedulerBenchmark: Benchmark = {
   name: "scheduler",
   description: `the ticks creating the next 10 runs for ${GROUPS} flow groups over ${WORKSPACES} workspaces; a tick with nothing due`,
   run: async (context) => {
-    const dynamo = await context.environment.dynamo();
-    const prefix = `drover-bench-sched-${Date.now().toString(36)}`;
-    const config = parseConfig({
-      AWS_REGION: "us-east-1",
-      DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      DROVER_MAIN_TABLE: `${prefix}-main`,
-      DROVER_KV_TABLE: `${prefix}-kv`,
-      DROVER_LOGS_TABLE: `${prefix}-logs`,
-    });
-    configure(config);
-    await ensureTables(config);
+    await useFreshTables(await context.environment.dynamo(), "sched");
 
     context.log(`scheduler: seeding ${GROUPS} scheduled flow groups in ${WORKSPACES} workspaces`);
     const seeded = Date.now();

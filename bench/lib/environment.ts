@@ -1,6 +1,6 @@
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { type Config, parseConfig } from "#core/config.js";
+import { type Config, configure, parseConfig } from "#core/config.js";
 import { createDocumentClient } from "#core/dynamo/client.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
 import { createSqsClient } from "#core/sqs/client.js";
@@ -26,6 +26,24 @@ export type BenchSqs = {
 };
 
 const PREFIX = "drover-bench";
+
+/**
+ * Points core, in this process, at a new set of tables of its own on the bench's DynamoDB Local
+ * (named `drover-bench-<label>-<time>`) and creates them: for benchmarks that call core directly.
+ */
+export async function useFreshTables(dynamo: BenchDynamo, label: string): Promise<Config> {
+  const prefix = `${PREFIX}-${label}-${Date.now().toString(36)}`;
+  const config = parseConfig({
+    AWS_REGION: "us-east-1",
+    DROVER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+    DROVER_MAIN_TABLE: `${prefix}-main`,
+    DROVER_KV_TABLE: `${prefix}-kv`,
+    DROVER_LOGS_TABLE: `${prefix}-logs`,
+  });
+  configure(config);
+  await ensureTables(config);
+  return config;
+}
 
 /**
  * DynamoDB Local is a JVM: its first seconds run interpreted and measured 2-3 times slower than
