@@ -3,8 +3,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/li
 import pLimit from "p-limit";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { key } from "../dynamo/keys.js";
-import { queryAll } from "../dynamo/operations.js";
-import { WorkspaceKeys } from "../workspace/keys.js";
+import * as Workspace from "../workspace/index.js";
 import { FlowRunKeys } from "./keys.js";
 
 /**
@@ -44,17 +43,7 @@ export async function backfillStep(options: { budgetMs: number }): Promise<Backf
     doneTables.add(table);
     return { updated: 0, done: true };
   }
-  const tenants = (
-    await queryAll({
-      TableName: table,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :pk",
-      ExpressionAttributeValues: { ":pk": WorkspaceKeys.listPartition },
-      ProjectionExpression: "id",
-    })
-  )
-    .map((item) => String(item.id))
-    .sort();
+  const tenants = (await Workspace.allIds()).sort();
   let tenant = marker.tenant ?? tenants[0];
   let cursor = marker.cursor;
   let updated = 0;

@@ -3,7 +3,7 @@ import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { stripStorage } from "../dynamo/keys.js";
-import { putWithUniqueLock } from "../dynamo/operations.js";
+import { putWithUniqueLock, queryAll } from "../dynamo/operations.js";
 import { UniquenessError, ValidationError } from "../errors.js";
 import { newId, nowIso } from "../ids.js";
 import { WorkspaceKeys } from "./keys.js";
@@ -96,6 +96,18 @@ export async function listAll(limit = 1000): Promise<Workspace[]> {
     }),
   );
   return (result.Items ?? []).map(toWorkspace);
+}
+
+/** The ids of every workspace of the installation, all pages (system work such as backfills). */
+export async function allIds(): Promise<string[]> {
+  const items = await queryAll({
+    TableName: mainTable(),
+    IndexName: "gsi1",
+    KeyConditionExpression: "gsi1pk = :pk",
+    ExpressionAttributeValues: { ":pk": WorkspaceKeys.listPartition },
+    ProjectionExpression: "id",
+  });
+  return items.map((item) => String(item.id));
 }
 
 function toWorkspace(item: Record<string, unknown>): Workspace {
