@@ -1,4 +1,6 @@
 import { backfillBenchmark } from "./backfill.js";
+import { clientBenchmark } from "./client.js";
+import { dynamodbLocalBenchmark } from "./dynamodb-local.js";
 import { floorsBenchmark } from "./floors.js";
 import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
@@ -21,6 +23,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   bundlesBenchmark,
   kvBenchmark,
   orchestrationBenchmark,
+  clientBenchmark,
+  dynamodbLocalBenchmark,
   logsBenchmark,
   webBenchmark,
   schedulerBenchmark,

@@ -40,9 +40,23 @@ export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
 export async function startBenchRuntime(
   context: BenchContext,
   namePrefix: string,
-  options: { limits?: "off" | "configured"; nodeFlags?: string[]; env?: Record<string, string> } = {},
+  options: {
+    limits?: "off" | "configured";
+    nodeFlags?: string[];
+    env?: Record<string, string>;
+    /**
+     * `own`: the runtime starts a DynamoDB Local of its own, as `npm start` does: on disk under
+     * `dataDir`, or in memory (`npm start -- --in-memory`) without one. Default: the bench's shared one.
+     */
+    storage?: { own: true; dataDir?: string };
+  } = {},
 ): Promise<BenchRuntime> {
-  const dynamo = await context.environment.dynamo();
+  const storageEnv: Record<string, string> = options.storage
+    ? {
+        DROVER_BENCH_OWN_STORAGE: options.storage.dataDir ? "disk" : "memory",
+        ...(options.storage.dataDir ? { DROVER_BENCH_DATA_DIR: options.storage.dataDir } : {}),
+      }
+    : { DROVER_BENCH_DYNAMO_ENDPOINT: (await context.environment.dynamo()).endpoint };
   const profileDir = process.env.DROVER_BENCH_CPU_PROFILE;
   const child = fork(fileURLToPath(new URL("./runtime-process.ts", import.meta.url)), [], {
     execArgv: [
@@ -54,7 +68,7 @@ export async function startBenchRuntime(
     env: {
       ...process.env,
       ...options.env,
-      DROVER_BENCH_DYNAMO_ENDPOINT: dynamo.endpoint,
+      ...storageEnv,
       DROVER_BENCH_NAME_PREFIX: namePrefix,
       // Throughput benchmarks drive one workspace as hard as the machine allows: its per-workspace
       // rate limits would measure the configuration, not the API. bench/noisy.ts keeps them.

@@ -6,14 +6,14 @@ const USER_HZ = 100;
 /** The process name under which DynamoDB Local's JIT compiler threads are counted, apart from its others. */
 export const JIT = "dynamodb-local.jit";
 
-/** CPU time (ms) used so far by this process and each of its direct children, by process name. */
+/** CPU time (ms) used so far by this process and each of its descendants, by process name. */
 export type CpuSample = Map<string, number>;
 
 /**
  * Where a measured phase's CPU went: this process (the load generator), the API runtime child and
  * DynamoDB Local's JVM, read from /proc. On a machine whose cores all these share, the ratio of two
  * figures is mostly the ratio of their CPU per operation, so this says which process a gap is in.
- * The JVM's JIT compiler threads are also counted on their own (`JIT`, included in
+ * Descendants count too (the java of a runtime that started its own). The JVM's JIT compiler threads are also counted on their own (`JIT`, included in
  * `dynamodb-local`): compiling is not work done for the requests. Undefined where /proc is not
  * there (macOS).
  */
@@ -23,11 +23,22 @@ export function sampleCpu(): CpuSample | undefined {
   const add = (name: string, ticks: number) =>
     sample.set(name, (sample.get(name) ?? 0) + (ticks * 1000) / USER_HZ);
   try {
+    const stats = new Map<number, NonNullable<ReturnType<typeof parseStat>>>();
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
-      const pid = Number(entry);
-      const stat = readStat(`/proc/${pid}/stat`);
-      if (!stat || (pid !== process.pid && stat.ppid !== process.pid)) continue;
+      const stat = readStat(`/proc/${entry}/stat`);
+      if (stat) stats.set(Number(entry), stat);
+    }
+    // This process and its descendants: a runtime that starts its own DynamoDB Local is its parent.
+    const ours = (pid: number): boolean => {
+      for (let at = pid, hops = 0; at > 1 && hops < 16; hops++) {
+        if (at === process.pid) return true;
+        at = stats.get(at)?.ppid ?? 0;
+      }
+      return false;
+    };
+    for (const [pid, stat] of stats) {
+      if (!ours(pid)) continue;
       const name = pid === process.pid ? "bench" : processName(pid);
       add(name, stat.ticks);
       if (name === "dynamodb-local") add(JIT, compilerTicks(pid));

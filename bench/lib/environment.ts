@@ -46,6 +46,35 @@ export async function useFreshTables(dynamo: BenchDynamo, label: string): Promis
 }
 
 /**
+ * Floor tables of their own on another DynamoDB (a runtime's own DynamoDB Local, which a benchmark
+ * of the runtime users start measures its floors on): same design, clients as the application's.
+ * `destroy()` closes the clients; the tables stay with that DynamoDB.
+ */
+export async function dynamoAt(endpoint: string, label: string): Promise<BenchDynamo & { destroy(): void }> {
+  const prefix = `${PREFIX}-${label}-${Date.now().toString(36)}`;
+  const config = parseConfig({
+    DROVER_STAGE: "bench",
+    DROVER_DYNAMODB_ENDPOINT: endpoint,
+    DROVER_MAIN_TABLE: `${prefix}-main`,
+    DROVER_KV_TABLE: `${prefix}-kv`,
+    DROVER_LOGS_TABLE: `${prefix}-logs`,
+  });
+  await ensureTables(config);
+  const client = createDocumentClient(config);
+  const logsClient = createDocumentClient(config, "logs");
+  return {
+    endpoint,
+    config,
+    client,
+    logsClient,
+    destroy: () => {
+      client.destroy();
+      logsClient.destroy();
+    },
+  };
+}
+
+/**
  * DynamoDB Local is a JVM: its first seconds run interpreted and measured 2-3 times slower than
  * later ones on the reference machine, so every run spends this long on a mixed workload first.
  */

@@ -21,11 +21,14 @@ type Message =
   | { type: "stop" };
 
 const send = (message: unknown) => process.send?.(message);
+// DROVER_BENCH_OWN_STORAGE=disk|memory: the runtime starts its own DynamoDB Local as `drover start`
+// does (on disk under DROVER_BENCH_DATA_DIR, or `--in-memory`); otherwise it uses the bench's.
+const ownStorage = process.env.DROVER_BENCH_OWN_STORAGE;
 const runtime = await startLocalRuntime({
   host: "127.0.0.1",
   port: 0,
-  dataDir: undefined,
-  dynamoEndpoint: process.env.DROVER_BENCH_DYNAMO_ENDPOINT,
+  dataDir: ownStorage === "disk" ? process.env.DROVER_BENCH_DATA_DIR : undefined,
+  dynamoEndpoint: ownStorage ? undefined : process.env.DROVER_BENCH_DYNAMO_ENDPOINT,
   namePrefix: process.env.DROVER_BENCH_NAME_PREFIX,
   schedulerIntervalMs: Number(process.env.DROVER_BENCH_SCHEDULER_MS ?? 3_600_000),
 });

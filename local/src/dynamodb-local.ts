@@ -64,6 +64,9 @@ export type DynamoDbLocal = {
   restarts: () => number;
 };
 
+/** The JVM's options: a heap bound that fits beside the API on a small machine. */
+export const JVM_OPTIONS = ["-Xmx1g"];
+
 const DEFAULT_RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000];
 
 type Running = { child: ChildProcess; killOnExit: () => void; output: () => string };
@@ -82,13 +85,17 @@ export async function startDynamoDbLocal(options: {
   dataDir?: string;
   port?: number;
   supervise?: Supervision;
+  /** SQLite's journal for an on-disk folder: write-ahead log (default), or its rollback journal (benchmarks compare). */
+  journal?: "wal" | "rollback";
+  /** JVM options in place of the defaults (benchmarks compare). */
+  jvmOptions?: string[];
 }): Promise<DynamoDbLocal> {
   checkJava();
   const folder = jarFolder();
   const port = options.port ?? (await freePort());
   const args = [
     `-Djava.library.path=${join(folder, "DynamoDBLocal_lib")}`,
-    "-Xmx1g",
+    ...(options.jvmOptions ?? JVM_OPTIONS),
     "-jar",
     join(folder, "DynamoDBLocal.jar"),
     "-port",
@@ -98,6 +105,7 @@ export async function startDynamoDbLocal(options: {
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     splitSharedDatabase(options.dataDir);
+    if (options.journal !== "rollback") await useWriteAheadLog(options.dataDir);
     args.push("-dbPath", options.dataDir);
   } else {
     args.push("-inMemory");
@@ -183,6 +191,38 @@ export async function startDynamoDbLocal(options: {
 /** The SQLite file DynamoDB Local keeps `database` in under its -dbPath. */
 export function databaseFile(dataDir: string, database: LocalDatabase): string {
   return join(dataDir, `${LOCAL_ACCESS_KEYS[database]}_${LOCAL_REGION}.db`);
+}
+
+type Sqlite = {
+  DatabaseSync: new (
+    path: string,
+  ) => { prepare(sql: string): { get(): Record<string, unknown> | undefined }; close(): void };
+};
+
+/**
+ * Puts each database file of the data folder in SQLite's write-ahead-log mode (created empty if
+ * the folder is new), which the file keeps and DynamoDB Local then opens it in. A commit is then
+ * one append to the log and one fsync instead of a rollback journal written, synced, applied and
+ * deleted: DynamoDB Local commits every write request (every item of a BatchWriteItem) on its own,
+ * so this is most of what a write costs it on disk (`npm run bench -- client`). Durability is
+ * SQLite's FULL synchronous mode either way: what was acknowledged survives a kill -9
+ * (tests/faults/dynamodb-durability.test.ts).
+ */
+export async function useWriteAheadLog(dataDir: string): Promise<void> {
+  // node:sqlite (Node 22) is what the local queues persist with too; @types/node 20 does not declare it.
+  const { DatabaseSync } = (await import("node:sqlite" as string)) as Sqlite;
+  for (const database of Object.keys(LOCAL_ACCESS_KEYS) as LocalDatabase[]) {
+    const db = new DatabaseSync(databaseFile(dataDir, database));
+    try {
+      const mode = db.prepare("PRAGMA journal_mode=WAL").get()?.journal_mode;
+      if (mode !== "wal")
+        throw new StartupError(
+          `could not put ${databaseFile(dataDir, database)} in WAL mode (${String(mode)})`,
+        );
+    } finally {
+      db.close();
+    }
+  }
 }
 
 /**

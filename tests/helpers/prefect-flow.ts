@@ -83,6 +83,19 @@ export function pipelineFlow(
   };
 }
 
+/**
+ * The two-task flow of the recorded client session's hello-flow: a task returning a list
+ * (`items`) and a task mapped over it (`work`), no parameters; run-config labels as given.
+ */
+export function mappedFlow(name: string, options: { labels?: string[] } = {}) {
+  return {
+    ...pipelineFlow(name, options),
+    parameters: [],
+    tasks: [task("items-1"), task("work-1")],
+    edges: [edge("items-1", "work-1", "x", true)],
+  };
+}
+
 /** base64 of gzip of the flow JSON, as `create_flow_from_compressed_string` expects. */
 export function compress(flow: unknown): string {
   return gzipSync(Buffer.from(JSON.stringify(flow))).toString("base64");

@@ -17,10 +17,11 @@ import {
 import { startTestRuntime } from "../helpers/runtime.js";
 
 /**
- * The late twin of an idempotent `create_flow_run`: it read "no such run" before the first call
- * created it, and writes its task runs only after they have moved on. It must answer the run's id
- * and leave every task run as it is. The race is made deterministic by holding the twin's read of
- * the run (on the runtime's own DynamoDB client) until the test has moved the task runs on.
+ * The late twin of an idempotent `create_flow_run`: it has passed every check and built its items
+ * before the first call created the run, and writes its task runs only after they have moved on.
+ * It must answer the run's id and leave every task run as it is. The race is made deterministic by
+ * holding the twin's first write naming the run (a TransactWriteItems, on the runtime's own
+ * DynamoDB client) until the test has moved the task runs on.
  */
 let runtime: LocalRuntime;
 let api: Api;
@@ -42,10 +43,10 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
-/** Holds the answer of the next GetItem naming `id` until `release()`; `held` resolves once it is held. */
-function holdNextRead(id: string) {
+/** Holds the next TransactWriteItems naming `id` before it is sent, until `release()`; `held` resolves once it is held. */
+function holdNextWrite(id: string) {
   const stack = useDynamo().middlewareStack as unknown as MiddlewareStack<object, object>;
-  const name = `hold-read-${id}`;
+  const name = `hold-write-${id}`;
   let release = () => {};
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -57,14 +58,13 @@ function holdNextRead(id: string) {
   let armed = true;
   stack.add(
     (next, context) => async (args) => {
-      const output = await next(args);
       const command = (context as { commandName?: string }).commandName ?? "";
-      if (armed && command.startsWith("Get") && JSON.stringify(args.input).includes(id)) {
+      if (armed && command.startsWith("TransactWrite") && JSON.stringify(args.input).includes(id)) {
         armed = false;
         onHeld();
         await gate;
       }
-      return output;
+      return next(args);
     },
     { step: "initialize", name },
   );
@@ -85,7 +85,7 @@ describe("the late twin of an idempotent create_flow_run", () => {
     const key = "late-twin";
     const runId = FlowRun.idempotentRunId(tenantId, flow(), key);
     const input = { flow_id: flow(), parameters: { n: 1 }, idempotency_key: key };
-    const hold = holdNextRead(runId);
+    const hold = holdNextWrite(runId);
     const twin = api<{ create_flow_run: { id: string } }>(Q.createRun, { input });
     await hold.held;
 

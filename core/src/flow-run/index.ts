@@ -57,22 +57,25 @@ function invalid(error: z.ZodError): ValidationError {
   return new ValidationError(formatIssues(error));
 }
 
-/** Which flow a create_flow_run targets: the given version, or the latest unarchived of a version group. */
+/**
+ * Which flow a create_flow_run targets, with its tasks: the given version, or the latest
+ * unarchived of a version group; from the container's bounded cache (Flow.runTemplate).
+ */
 async function targetFlow(input: {
   flow_id?: string | null;
   version_group_id?: string | null;
-}): Promise<Flow.Flow> {
+}): Promise<Flow.RunTemplate> {
   if (input.flow_id) {
-    const flow = await Flow.fromId(input.flow_id);
-    if (!flow) throw new NotFoundError(`Flow ${input.flow_id} not found`);
-    return flow;
+    const template = isUuid(input.flow_id) ? await Flow.runTemplate(input.flow_id) : undefined;
+    if (!template) throw new NotFoundError(`Flow ${input.flow_id} not found`);
+    return template;
   }
   if (input.version_group_id) {
     const group = await FlowGroup.fromId(FlowGroup.groupId(useTenantId(), input.version_group_id));
-    const flow = group?.latest_flow_id ? await Flow.fromId(group.latest_flow_id) : undefined;
-    if (!flow || flow.archived)
+    const template = group?.latest_flow_id ? await Flow.runTemplate(group.latest_flow_id) : undefined;
+    if (!template || template.flow.archived)
       throw new NotFoundError(`No unarchived flow with version_group_id ${input.version_group_id}`);
-    return flow;
+    return template;
   }
   throw new ValidationError("create_flow_run needs a flow_id or a version_group_id");
 }
@@ -218,22 +221,29 @@ export async function create(raw: CreateInput): Promise<{ id: string; created: b
   if (!parsed.success) throw invalid(parsed.error);
   const input = parsed.data;
   const t = useTenantId();
-  const flow = await targetFlow(input);
+  const { flow, tasks } = await targetFlow(input);
   const group = await FlowGroup.fromId(flow.flow_group_id);
   const spec = runSpec(flow, group, input);
 
   // With an idempotency key the run's id is derived from (flow, key): a repeat, a retry after a
-  // crash half-way, or a concurrent twin all name the same run, which one transaction creates.
+  // crash half-way, or a concurrent twin all name the same run, which one transaction creates
+  // (its condition on the run refuses the others: no read first).
   const id = input.idempotency_key ? idempotentRunId(t, flow.id, input.idempotency_key) : newId();
-  if (input.idempotency_key && (await fromId(id))) return { id, created: false };
 
   // Quota on stored runs (core/src/limits/quota.ts): room is reserved before anything is written
   // and counted only if this call created the run (never for an idempotent twin).
-  const reservation = await reserveRun(t);
+  let reservation: Awaited<ReturnType<typeof reserveRun>>;
+  try {
+    reservation = await reserveRun(t);
+  } catch (error) {
+    // A workspace at its quota still gets back the run an idempotency key already created.
+    if (error instanceof RunQuotaExceededError && input.idempotency_key && (await fromId(id)))
+      return { id, created: false };
+    throw error;
+  }
   let created = false;
   try {
     const now = nowIso();
-    const tasks = await Flow.tasksOf(flow.id);
     const run = runItem(t, flow, id, spec, now, { taskRunsDeferred: false });
     await ensureReadySet(t, spec.labels); // the agents' queue lists the run's label set first
     if (input.idempotency_key) created = await putRunWithTaskRuns(run, id, tasks, now);
@@ -363,6 +373,20 @@ export async function fromId(id: string): Promise<FlowRun | undefined> {
     new GetCommand({ TableName: mainTable(), Key: FlowRunKeys.run(useTenantId(), id), ConsistentRead: true }),
   );
   return result.Item ? toRun(result.Item) : undefined;
+}
+
+/** A run's flow (fixed at creation) alone, or undefined when there is no such run. */
+export async function flowIdOf(id: string): Promise<string | undefined> {
+  if (!isUuid(id)) return undefined;
+  const result = await useDynamo().send(
+    new GetCommand({
+      TableName: mainTable(),
+      Key: FlowRunKeys.run(useTenantId(), id),
+      ConsistentRead: true,
+      ProjectionExpression: "flow_id",
+    }),
+  );
+  return result.Item ? String(result.Item.flow_id) : undefined;
 }
 
 /** A run's current state alone (a strong read of one attribute), or undefined when there is no such run. */

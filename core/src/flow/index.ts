@@ -3,6 +3,7 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
+import { boundedCache, stringBytes } from "../cache.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import type { EntityInput } from "../dynamo/entity.js";
 import { batchPut, queryAll, queryItems } from "../dynamo/operations.js";
@@ -339,9 +340,79 @@ export async function registerTasks(flowId: string, tasks: unknown[]): Promise<v
       `serialized_tasks must be a list of serialized Prefect tasks with a slug: ${formatIssues(parsed.error, "serialized_tasks")}`,
     );
   const now = nowIso();
-  await batchPut(
-    parsed.data.map((task) => taskItem(flow.tenant_id, flow.id, task as SerializedTask, false, now)),
+  const items = parsed.data.map((task) =>
+    taskItem(flow.tenant_id, flow.id, task as SerializedTask, false, now),
   );
+  await batchPut(items);
+  forgetTemplate(flow.tenant_id, flow.id);
+  for (const item of items) knownTasks.delete(`${mainTable()}#${flow.tenant_id}#${String(item.id)}`);
+}
+
+/**
+ * What creating a run of a flow reads of it: the flow and its tasks, neither of which a run's
+ * creation depends on changing (a flow's parameters, run config and tasks are fixed when it is
+ * registered; archiving or pausing its schedule does not matter to a new run). Each container
+ * keeps them for TEMPLATE_CACHE_MS, bounded; deleting the flow or registering tasks forgets them
+ * here, and another container sees a deletion within that time.
+ */
+export type RunTemplate = { flow: Flow; tasks: Task[] };
+export const TEMPLATE_CACHE_MS = 10_000;
+const templates = boundedCache<string, RunTemplate>({
+  name: "flow.run-templates",
+  maxEntries: 2_000,
+  maxBytes: 32 * 2 ** 20,
+  // The flow item without its serialized form (the entity does not read it), and its tasks.
+  sizeOf: (template, key) => stringBytes(key) + stringBytes(JSON.stringify(template)),
+  ttlMs: TEMPLATE_CACHE_MS,
+});
+/** Reads in flight, so the concurrent creations of a burst share them. */
+const loadingTemplates = new Map<string, Promise<RunTemplate | undefined>>();
+
+/** A flow and its tasks, from this container's cache or two reads (undefined: no such flow). */
+export async function runTemplate(flowId: string): Promise<RunTemplate | undefined> {
+  const cacheKey = `${mainTable()}#${useTenantId()}#${flowId}`;
+  const known = templates.get(cacheKey);
+  if (known) return known;
+  let loading = loadingTemplates.get(cacheKey);
+  if (!loading) {
+    loading = (async () => {
+      const flow = await fromId(flowId);
+      return flow ? { flow, tasks: await tasksOf(flow.id) } : undefined;
+    })();
+    loadingTemplates.set(cacheKey, loading);
+  }
+  try {
+    const template = await loading;
+    if (template) templates.set(cacheKey, template);
+    return template;
+  } finally {
+    loadingTemplates.delete(cacheKey);
+  }
+}
+
+function forgetTemplate(t: string, flowId: string): void {
+  templates.delete(`${mainTable()}#${t}#${flowId}`);
+}
+
+/**
+ * Tasks by id, as this container read them: a task's id, slug, tags and cache key change only when
+ * `register_tasks` rewrites it (which forgets it here), so a task run's creation reads it once.
+ */
+const knownTasks = boundedCache<string, Task>({
+  name: "flow.tasks",
+  maxEntries: 50_000,
+  maxBytes: 32 * 2 ** 20,
+  sizeOf: (task, key) => stringBytes(key) + stringBytes(JSON.stringify(task)),
+});
+
+/** One task of the current tenant, from this container's cache or one read. */
+export async function task(id: string): Promise<Task | undefined> {
+  const cacheKey = `${mainTable()}#${useTenantId()}#${id}`;
+  const known = knownTasks.get(cacheKey);
+  if (known) return known;
+  const [found] = await tasksFromIds([id]);
+  if (found) knownTasks.set(cacheKey, found);
+  return found;
 }
 
 /** `register_edges`: idempotent batches (≤ 500) of edges between tasks of an existing flow. */
@@ -528,13 +599,16 @@ export async function setScheduleActive(id: string, active: boolean): Promise<Fl
 export async function remove(id: string): Promise<void> {
   const t = useTenantId();
   const flow = await requireFlow(id);
+  const tasks = await tasksOf(id);
+  for (const task of tasks) knownTasks.delete(`${mainTable()}#${t}#${task.id}`);
   const deletes = [
-    ...(await tasksOf(id)).map((task) => FlowKeys.task(t, task.id)),
+    ...tasks.map((task) => FlowKeys.task(t, task.id)),
     ...(await edgesOf(id)).map((edge) =>
       FlowKeys.edge(t, id, edge.upstream_task_id, edge.downstream_task_id, edge.key ?? ""),
     ),
     FlowKeys.flow(t, id),
   ];
+  forgetTemplate(t, id);
   for (const Key of deletes) await useDynamo().send(new DeleteCommand({ TableName: mainTable(), Key }));
   await FlowGroup.forgetFlow(flow.flow_group_id, id);
 }

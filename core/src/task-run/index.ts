@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import pLimit from "p-limit";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
@@ -138,8 +139,11 @@ const infoInput = z.object({
 });
 
 /**
- * `get_or_create_task_run_info`: map_index -1 is the pre-created run; 0..n-1 are mapped children,
- * created on first ask with one conditional put, so concurrent asks create exactly one.
+ * `get_or_create_task_run_info`: map_index -1 is the pre-created run (one read); 0..n-1 are mapped
+ * children, created on first ask with one conditional put, so concurrent asks create exactly one.
+ * A child's creation reads only its flow run's flow (the task comes from the container's cache,
+ * Flow.task) and does not look first: a put refused because the child exists returns the stored
+ * child (ReturnValuesOnConditionCheckFailure), so asking again costs the same two requests.
  */
 export async function getOrCreate(raw: z.input<typeof infoInput>): Promise<TaskRun> {
   const parsed = infoInput.safeParse(raw);
@@ -147,23 +151,31 @@ export async function getOrCreate(raw: z.input<typeof infoInput>): Promise<TaskR
   const { flow_run_id: flowRunId, task_id: taskId } = parsed.data;
   const mapIndex = parsed.data.map_index ?? -1;
   const id = taskRunId(flowRunId, taskId, mapIndex);
-  const existing = await fromId(id);
-  if (existing) return existing;
+  if (mapIndex === -1) {
+    // Pre-created with the flow run (or, for a run created before its task runs were, created here).
+    const existing = await fromId(id);
+    if (existing) return existing;
+  }
 
   const t = useTenantId();
-  const [run, [task]] = await Promise.all([FlowRun.fromId(flowRunId), Flow.tasksFromIds([taskId])]);
-  if (!run) throw new NotFoundError(`Flow run ${flowRunId} not found`);
-  if (!task || task.flow_id !== run.flow_id)
+  const [flowId, task] = await Promise.all([FlowRun.flowIdOf(flowRunId), Flow.task(taskId)]);
+  if (!flowId) throw new NotFoundError(`Flow run ${flowRunId} not found`);
+  if (!task || task.flow_id !== flowId)
     throw new NotFoundError(`Task ${taskId} is not a task of flow run ${flowRunId}`);
   const item = newTaskRunItem(t, flowRunId, task, mapIndex, nowIso());
   try {
     await useDynamo().send(
-      new PutCommand({ TableName: mainTable(), Item: item, ConditionExpression: "attribute_not_exists(pk)" }),
+      new PutCommand({
+        TableName: mainTable(),
+        Item: item,
+        ConditionExpression: "attribute_not_exists(pk)",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
     );
     return toTaskRun(item);
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    return requireTaskRun(id);
+    return error.Item ? toTaskRun(unmarshall(error.Item)) : requireTaskRun(id);
   }
 }
 
