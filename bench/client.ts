@@ -14,7 +14,7 @@ import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { LogKeys } from "#core/log/keys.js";
 import { compress, mappedFlow, state } from "../tests/helpers/prefect-flow.js";
 import { type BenchRuntime, type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
-import { formatCpu } from "./lib/cpu.js";
+import { cpuPerOperation, formatCpu, sampleCpu } from "./lib/cpu.js";
 import type { DynamoCounts } from "./lib/dynamo-counter.js";
 import { type BenchDynamo, dynamoAt } from "./lib/environment.js";
 import { throughputFigure } from "./lib/figures.js";
@@ -474,6 +474,7 @@ async function logs(
   let sent = 0;
   const latencies: number[] = [];
   await runtime.counts();
+  const cpuBefore = sampleCpu();
   const started = performance.now();
   await runWorkers(n, async (worker) => {
     const run = runs[worker % runs.length];
@@ -501,6 +502,7 @@ async function logs(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const storedSeconds = (performance.now() - started) / 1000;
+  const cpu = cpuPerOperation(cpuBefore, sampleCpu(), calls);
   const counts = await runtime.counts();
   let stored = 0;
   for (const run of runs) stored += await countLines(runtime, space.tenantId, run.id);
@@ -538,7 +540,7 @@ async function logs(
     "lines/s",
     {
       floor: floorOf(floorFigure),
-      note: `target: at least 5,000 lines/s; acknowledged ${(lines / acknowledgedSeconds).toFixed(0)} lines/s (latency per call in the percentiles); stored ${storedPerSecond.toFixed(0)} lines/s; DynamoDB per 100 lines: ${((counts.requests * 100) / lines).toFixed(2)} requests (${JSON.stringify(counts.byCommand)})`,
+      note: `target: at least 5,000 lines/s; acknowledged ${(lines / acknowledgedSeconds).toFixed(0)} lines/s (latency per call in the percentiles); stored ${storedPerSecond.toFixed(0)} lines/s; DynamoDB per 100 lines: ${((counts.requests * 100) / lines).toFixed(2)} requests (${JSON.stringify(counts.byCommand)}); CPU per 100 lines (acknowledged and stored): ${formatCpu(cpu)}`,
     },
   );
 }
