@@ -1,4 +1,7 @@
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mainTable, useDynamo } from "#core/dynamo/client.js";
+import { FlowRunKeys } from "#core/flow-run/keys.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import { callsMade } from "../helpers/dynamo-calls.js";
 import {
@@ -127,9 +130,29 @@ describe("create_flow_run with an idempotency key", () => {
 });
 
 describe("update_flow_run_heartbeat", () => {
-  it("is one UpdateItem", async () => {
+  it("is one UpdateItem that moves no index key (the run's watch entry stays where it was)", async () => {
     const flowRunId = await runningRun();
+    const read = async () =>
+      (
+        await useDynamo().send(
+          new GetCommand({
+            TableName: mainTable(),
+            Key: FlowRunKeys.run(runtime.bootstrap.workspace.id, flowRunId),
+            ConsistentRead: true,
+          }),
+        )
+      ).Item ?? {};
+    const before = await read();
     const calls = await callsMade(() => ok(api, Q.heartbeat(flowRunId)));
     expect(calls).toEqual({ UpdateItemCommand: 1 });
+    const after = await read();
+    expect(typeof after.heartbeat).toBe("string");
+    expect(after.heartbeat).not.toEqual(before.heartbeat);
+    const indexKeys = (item: Record<string, unknown>) =>
+      Object.fromEntries(
+        Object.entries(item).filter(([name]) => /^(gsi\d|watch|ready|due)_?(pk|sk)$/.test(name)),
+      );
+    expect(Object.keys(indexKeys(before))).toContain("watch_sk");
+    expect(indexKeys(after)).toEqual(indexKeys(before));
   });
 });

@@ -1,8 +1,11 @@
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as Agent from "#core/agent/index.js";
+import { mainTable, useDynamo } from "#core/dynamo/client.js";
 import * as FlowGroup from "#core/flow/group.js";
 import * as Flow from "#core/flow/index.js";
 import * as FlowRun from "#core/flow-run/index.js";
+import { FlowRunKeys } from "#core/flow-run/keys.js";
 import { asTenant, Project, Workspace } from "#core/index.js";
 import * as Log from "#core/log/index.js";
 import { find } from "#core/query/engine.js";
@@ -129,6 +132,34 @@ describe("zombies", () => {
     await checkHealth({ now: later(3 * MIN) });
     const tasks = await asTenant(tenantA, () => taskRuns(id));
     expect(tasks["transform-1"]?.state).toBe("Failed");
+  });
+
+  it("moves an old entry up to a later heartbeat instead of acting, and acts once that heartbeat is old", async () => {
+    const { flowId } = await flowWith(tenantA, "beating", { lazarus_enabled: false });
+    const id = await runningRun(tenantA, flowId);
+    // A heartbeat writes only the run's heartbeat: one UpdateItem, its watch entry left where it was.
+    const beat = later(2 * MIN).toISOString();
+    await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(tenantA, id),
+        UpdateExpression: "SET heartbeat = :hb",
+        ExpressionAttributeValues: { ":hb": beat },
+      }),
+    );
+    const refreshed = await checkHealth({ now: later(3 * MIN) });
+    expect(refreshed.refreshed).toBeGreaterThanOrEqual(1);
+    expect(refreshed.zombies).toBe(0);
+    expect((await run(tenantA, id)).state).toBe("Running");
+    const item = await useDynamo().send(
+      new GetCommand({ TableName: mainTable(), Key: FlowRunKeys.run(tenantA, id), ConsistentRead: true }),
+    );
+    expect(String(item.Item?.watch_sk)).toMatch(new RegExp(`^${beat}#`));
+    // Within the timeout of that heartbeat nothing more happens; past it, the run is a zombie.
+    await checkHealth({ now: later(3.5 * MIN) });
+    expect((await run(tenantA, id)).state).toBe("Running");
+    await checkHealth({ now: later(4.5 * MIN) });
+    expect((await run(tenantA, id)).state).toBe("Failed");
   });
 
   it("respects heartbeat_enabled: false", async () => {

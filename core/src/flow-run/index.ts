@@ -645,16 +645,32 @@ export async function setLabels(id: string, labels: unknown): Promise<FlowRun> {
   return update(id, "SET labels = :labels, ready_pk = :rpk", { ":labels": sorted, ":rpk": readyPk });
 }
 
-/** One UpdateItem: the heartbeat, and the run's watch entry moved to it (the scheduler's zombie check). */
+/**
+ * One small UpdateItem answering nothing back, which moves no index entry: the run's watch entry
+ * stays where it is (the scheduler's health check moves it up to the last heartbeat when it finds
+ * it old, core/src/schedule/health.ts), or is created if the run has none.
+ */
 export async function heartbeat(id: string): Promise<void> {
   if (!isUuid(id)) throw new NotFoundError(`Flow run ${id} not found`);
   const now = nowIso();
   const watch = FlowRunKeys.watch("heartbeat", useTenantId(), now, id);
-  await update(id, "SET heartbeat = :hb, watch_pk = :wpk, watch_sk = :wsk", {
-    ":hb": now,
-    ":wpk": watch.watch_pk,
-    ":wsk": watch.watch_sk,
-  });
+  try {
+    await useDynamo().send(
+      new UpdateCommand({
+        TableName: mainTable(),
+        Key: FlowRunKeys.run(useTenantId(), id),
+        // A run without a watch entry (its heartbeat checks were off, or it finished) gets one;
+        // an existing entry keeps its keys, so no index entry moves.
+        UpdateExpression:
+          "SET heartbeat = :hb, watch_pk = if_not_exists(watch_pk, :wpk), watch_sk = if_not_exists(watch_sk, :wsk)",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":hb": now, ":wpk": watch.watch_pk, ":wsk": watch.watch_sk },
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new NotFoundError(`Flow run ${id} not found`);
+    throw error;
+  }
 }
 
 /** Marks which agent submitted the run (from the X-PREFECT-AGENT-ID header). */

@@ -60,6 +60,8 @@ export type HealthResult = {
   taskRunsRetrying: number;
   /** Entries moved or removed without a state change (checks disabled, retry waits, stale entries). */
   repaired: number;
+  /** Entries moved up to a heartbeat that came after them (heartbeats do not move entries themselves). */
+  refreshed: number;
   /** Candidates that changed under the tick (a heartbeat, a transition): left as they are. */
   raced: number;
   errors: number;
@@ -137,6 +139,7 @@ export async function checkHealth(options: HealthOptions = {}): Promise<HealthRe
     taskRunsFailed: 0,
     taskRunsRetrying: 0,
     repaired: 0,
+    refreshed: 0,
     raced: 0,
     errors: 0,
   };
@@ -236,6 +239,17 @@ class TickContext {
   async handle(kind: WatchKind, run: Watched): Promise<Outcome> {
     if (!fits(kind, run.state)) return this.moveWatch(run, this.rightWatch(run));
     if (run.state === "Scheduled") return this.scheduled(run);
+    // A heartbeat writes only the run's `heartbeat` (no index entry moves on the API's path):
+    // an entry found old whose run has beaten since, within the timeout, is moved up to that beat.
+    const heartbeat = typeof run.heartbeat === "string" ? run.heartbeat : undefined;
+    if (
+      heartbeat &&
+      heartbeat > (run.watch_sk.split("#")[0] ?? "") &&
+      Date.parse(heartbeat) > this.o.now.getTime() - this.o.heartbeatTimeoutMs
+    ) {
+      await this.moveWatch(run, FlowRunKeys.watch("heartbeat", run.tenant_id, heartbeat, run.id));
+      return "refreshed";
+    }
     const settings = await this.settings(run);
     if (run.state === "Submitted") {
       if (!settings.lazarus_enabled) return this.moveWatch(run, "remove");
@@ -354,7 +368,12 @@ class TickContext {
         ConsistentRead: true,
       }),
     );
-    if (fresh.Item?.watch_sk !== run.watch_sk || fresh.Item?.version !== run.version) throw new Raced();
+    if (
+      fresh.Item?.watch_sk !== run.watch_sk ||
+      fresh.Item?.version !== run.version ||
+      (fresh.Item?.heartbeat ?? null) !== (run.heartbeat ?? null)
+    )
+      throw new Raced();
     for await (const taskRun of TaskRun.ofFlowRun(run.id)) {
       if (taskRun.state === "Running") await this.failOrRetry(taskRun, why);
     }
@@ -448,8 +467,18 @@ class TickContext {
     return "failed";
   }
 
+  /** The entry the tick found is still the run's, and no heartbeat came in since it was read. */
   private stillWatched(run: Watched) {
-    return { expression: "watch_sk = :c_wsk", values: { ":c_wsk": run.watch_sk } };
+    return typeof run.heartbeat === "string"
+      ? {
+          expression: "watch_sk = :c_wsk AND heartbeat = :c_hb",
+          values: { ":c_wsk": run.watch_sk, ":c_hb": run.heartbeat },
+        }
+      : {
+          expression:
+            "watch_sk = :c_wsk AND (attribute_not_exists(heartbeat) OR attribute_type(heartbeat, :c_null))",
+          values: { ":c_wsk": run.watch_sk, ":c_null": "NULL" },
+        };
   }
 
   private lastSignOfLife(run: Watched): string {
