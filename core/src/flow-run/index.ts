@@ -265,7 +265,7 @@ const TRANSACTION_ITEMS = 100;
  * An idempotent run with its task runs, written only while the run does not exist: one transaction
  * of the task runs and the run's conditional put (a flow of more than 99 tasks: its first task runs
  * in transactions with a check that the run does not exist, then the rest with the run). A late
- * twin, one that read "no run" before the first call's put, is refused by that condition and
+ * twin, one that built its items before the first call's put, is refused by that condition and
  * writes nothing, so task runs that have moved on are never reset. False when the run existed.
  */
 async function putRunWithTaskRuns(
@@ -375,34 +375,26 @@ export async function fromId(id: string): Promise<FlowRun | undefined> {
   return result.Item ? toRun(result.Item) : undefined;
 }
 
-/** A run's flow (fixed at creation) alone, or undefined when there is no such run. */
-export async function flowIdOf(id: string): Promise<string | undefined> {
+/** One attribute of a run (a strong read of it alone), or undefined when there is no such run. */
+async function attributeOf(id: string, attribute: "flow_id" | "state"): Promise<string | undefined> {
   if (!isUuid(id)) return undefined;
   const result = await useDynamo().send(
     new GetCommand({
       TableName: mainTable(),
       Key: FlowRunKeys.run(useTenantId(), id),
       ConsistentRead: true,
-      ProjectionExpression: "flow_id",
+      ProjectionExpression: "#a",
+      ExpressionAttributeNames: { "#a": attribute },
     }),
   );
-  return result.Item ? String(result.Item.flow_id) : undefined;
+  return result.Item ? String(result.Item[attribute]) : undefined;
 }
 
-/** A run's current state alone (a strong read of one attribute), or undefined when there is no such run. */
-export async function stateOf(id: string): Promise<string | undefined> {
-  if (!isUuid(id)) return undefined;
-  const result = await useDynamo().send(
-    new GetCommand({
-      TableName: mainTable(),
-      Key: FlowRunKeys.run(useTenantId(), id),
-      ConsistentRead: true,
-      ProjectionExpression: "#state",
-      ExpressionAttributeNames: { "#state": "state" },
-    }),
-  );
-  return result.Item ? String(result.Item.state) : undefined;
-}
+/** A run's flow (fixed at creation), or undefined when there is no such run. */
+export const flowIdOf = (id: string) => attributeOf(id, "flow_id");
+
+/** A run's current state, or undefined when there is no such run. */
+export const stateOf = (id: string) => attributeOf(id, "state");
 
 export async function requireRun(id: string): Promise<FlowRun> {
   const run = await fromId(id);
