@@ -48,7 +48,8 @@ function updateUnits(input: Record<string, unknown>): number {
   // A key set only where absent (`k = if_not_exists(k, :v)`) keeps an existing entry where it is.
   const indexes = INDEXES.filter(
     (index) =>
-      expression.includes(`${index.pk} =`) && !expression.includes(`${index.pk} = if_not_exists(${index.pk},`),
+      expression.includes(`${index.pk} =`) &&
+      !expression.includes(`${index.pk} = if_not_exists(${index.pk},`),
   ).length;
   return Math.max(1, Math.ceil(Buffer.byteLength(values) / 1024)) * (1 + indexes);
 }
