@@ -345,7 +345,7 @@ export async function registerTasks(flowId: string, tasks: unknown[]): Promise<v
   );
   await batchPut(items);
   forgetTemplate(flow.tenant_id, flow.id);
-  for (const item of items) knownTasks.delete(`${mainTable()}#${flow.tenant_id}#${String(item.id)}`);
+  for (const item of items) knownTasks.delete(cacheKey(flow.tenant_id, String(item.id)));
 }
 
 /**
@@ -355,6 +355,9 @@ export async function registerTasks(flowId: string, tasks: unknown[]): Promise<v
  * keeps them for TEMPLATE_CACHE_MS, bounded; deleting the flow or registering tasks forgets them
  * here, and another container sees a deletion within that time.
  */
+/** The key of a tenant's flow or task in this container's caches (a test's tables are apart). */
+const cacheKey = (t: string, id: string) => `${mainTable()}#${t}#${id}`;
+
 export type RunTemplate = { flow: Flow; tasks: Task[] };
 export const TEMPLATE_CACHE_MS = 10_000;
 const templates = boundedCache<string, RunTemplate>({
@@ -370,28 +373,28 @@ const loadingTemplates = new Map<string, Promise<RunTemplate | undefined>>();
 
 /** A flow and its tasks, from this container's cache or two reads (undefined: no such flow). */
 export async function runTemplate(flowId: string): Promise<RunTemplate | undefined> {
-  const cacheKey = `${mainTable()}#${useTenantId()}#${flowId}`;
-  const known = templates.get(cacheKey);
+  const key = cacheKey(useTenantId(), flowId);
+  const known = templates.get(key);
   if (known) return known;
-  let loading = loadingTemplates.get(cacheKey);
+  let loading = loadingTemplates.get(key);
   if (!loading) {
     loading = (async () => {
       const flow = await fromId(flowId);
       return flow ? { flow, tasks: await tasksOf(flow.id) } : undefined;
     })();
-    loadingTemplates.set(cacheKey, loading);
+    loadingTemplates.set(key, loading);
   }
   try {
     const template = await loading;
-    if (template) templates.set(cacheKey, template);
+    if (template) templates.set(key, template);
     return template;
   } finally {
-    loadingTemplates.delete(cacheKey);
+    loadingTemplates.delete(key);
   }
 }
 
 function forgetTemplate(t: string, flowId: string): void {
-  templates.delete(`${mainTable()}#${t}#${flowId}`);
+  templates.delete(cacheKey(t, flowId));
 }
 
 /**
@@ -407,11 +410,11 @@ const knownTasks = boundedCache<string, Task>({
 
 /** One task of the current tenant, from this container's cache or one read. */
 export async function task(id: string): Promise<Task | undefined> {
-  const cacheKey = `${mainTable()}#${useTenantId()}#${id}`;
-  const known = knownTasks.get(cacheKey);
+  const key = cacheKey(useTenantId(), id);
+  const known = knownTasks.get(key);
   if (known) return known;
   const [found] = await tasksFromIds([id]);
-  if (found) knownTasks.set(cacheKey, found);
+  if (found) knownTasks.set(key, found);
   return found;
 }
 
@@ -600,7 +603,7 @@ export async function remove(id: string): Promise<void> {
   const t = useTenantId();
   const flow = await requireFlow(id);
   const tasks = await tasksOf(id);
-  for (const task of tasks) knownTasks.delete(`${mainTable()}#${t}#${task.id}`);
+  for (const task of tasks) knownTasks.delete(cacheKey(t, task.id));
   const deletes = [
     ...tasks.map((task) => FlowKeys.task(t, task.id)),
     ...(await edgesOf(id)).map((edge) =>
