@@ -1,9 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
-  BatchWriteCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import {
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -12,6 +18,10 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
 import { LogKeys } from "#core/log/keys.js";
+import { packMessages } from "#core/log/message.js";
+import { lineCountOf } from "#core/log/read.js";
+import { prepare } from "#core/log/record.js";
+import { chunkItems } from "#core/log/store.js";
 import { compress, mappedFlow, state } from "../tests/helpers/prefect-flow.js";
 import { type BenchRuntime, type Gql, graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { cpuPerOperation, formatCpu, sampleCpu } from "./lib/cpu.js";
@@ -29,7 +39,8 @@ import { runWorkers } from "./lib/workers.js";
 /**
  * The Prefect 1.4.1 client's own workload on the runtime users start: the whole local runtime with
  * a DynamoDB Local of its own, on disk in a fresh data folder as `npm start` runs it, then in memory
- * as `npm start -- --in-memory` does (DROVER_BENCH_CLIENT_MODES=disk or memory picks one), with the
+ * as `npm start -- --in-memory` does (DROVER_BENCH_CLIENT_MODES=disk or memory picks one;
+ * DROVER_BENCH_CLIENT_PHASES=logs,runs picks phases), with the
  * defaults users get (rate limits and fair shares on). The requests are the client's, as recorded
  * in tests/fixtures/prefect1/client-requests.jsonl, for the recorded session's two-task flow (a
  * list, and a task mapped over it):
@@ -48,6 +59,14 @@ import { runWorkers } from "./lib/workers.js";
 const MAPPED = 5;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const COUNTED = 300;
+/** The phases measured (all unless DROVER_BENCH_CLIENT_PHASES names some, comma-separated). */
+const ALL_PHASES = ["create_flow_run", "task_run", "heartbeat", "logs", "runs"];
+const PHASES = new Set(
+  (process.env.DROVER_BENCH_CLIENT_PHASES ?? ALL_PHASES.join(",")).split(",").filter(Boolean),
+);
+for (const phase of PHASES)
+  if (!ALL_PHASES.includes(phase))
+    throw new Error(`DROVER_BENCH_CLIENT_PHASES: unknown phase ${phase} (one of ${ALL_PHASES.join(", ")})`);
 const LOG_LINES = Number(process.env.DROVER_BENCH_CLIENT_LOG_LINES ?? 30_000);
 const LOGS_PER_CALL = 100;
 
@@ -295,6 +314,7 @@ async function measureMode(
     },
   ];
   for (const m of measured) {
+    if (!PHASES.has(m.key)) continue;
     const counted = await countRequests(runtime, m.ours, n);
     const paired = await measurePaired(m.ours, await m.floor(), timing, ROUNDS);
     const floorFigure = throughputFigure(`client.${mode}.${m.key}.floor`, m.floorLabel, paired.floor, m.unit);
@@ -306,8 +326,8 @@ async function measureMode(
     );
   }
 
-  record(await logs(context, mode, where, runtime, dynamo, space));
-  record(await wholeRuns(mode, where, runtime, space, timing));
+  if (PHASES.has("logs")) record(await logs(context, mode, where, runtime, dynamo, space));
+  if (PHASES.has("runs")) record(await wholeRuns(mode, where, runtime, space, timing));
   return figures;
 }
 
@@ -442,8 +462,8 @@ function rawFloors(dynamo: BenchDynamo, concurrency: number) {
 /**
  * LOG_LINES lines from `concurrency` writers in calls of LOGS_PER_CALL, each writer into its own
  * flow run, then the time until every acknowledged line is stored (the ingestion queue empty and
- * the lines counted in the logs table); against BatchWriteItem of 25 log-sized items on the logs
- * database, measured right after for as long as the store took.
+ * the lines counted in the logs table); against the raw requests a stored call is made of
+ * (`logsFloor`), measured right after for as long as the store took.
  */
 async function logs(
   context: BenchContext,
@@ -506,18 +526,18 @@ async function logs(
   const counts = await runtime.counts();
   let stored = 0;
   for (const run of runs) stored += await countLines(runtime, space.tenantId, run.id);
-  sqs.destroy();
   const lines = calls * LOGS_PER_CALL;
   if (stored !== lines) throw new Error(`logs: ${lines} lines acknowledged, ${stored} stored`);
 
-  const floor = await measure(logsFloor(dynamo), {
+  const floor = await measure(await logsFloor(dynamo, sqs), {
     concurrency: n,
     durationMs: Math.max(2000, storedSeconds * 1000),
     warmupMs: 500,
   });
+  sqs.destroy();
   const floorFigure = throughputFigure(
     `client.${mode}.logs.floor`,
-    `BatchWriteItem of 25 log lines on the logs database, ${n} concurrent, right after`,
+    `the raw requests of a stored call of ${LOGS_PER_CALL} lines, one after the other: SQS SendMessage, ReceiveMessage, DeleteMessage, and one TransactWriteItems of their chunk item on the logs database; ${n} concurrent, right after`,
     floor,
     "lines/s",
   );
@@ -557,34 +577,49 @@ async function countLines(runtime: BenchRuntime, tenantId: string, flowRunId: st
         TableName: runtime.config.tables.logs,
         KeyConditionExpression: "pk = :pk",
         ExpressionAttributeValues: { ":pk": key },
-        Select: "COUNT",
+        ProjectionExpression: "line_count",
         ExclusiveStartKey: start,
       }),
     );
-    count += page.Count ?? 0;
+    for (const item of page.Items ?? []) count += lineCountOf(item);
     start = page.LastEvaluatedKey;
   } while (start);
   client.destroy();
   return count;
 }
 
-function logsFloor(dynamo: BenchDynamo): Operation {
+/**
+ * The raw requests a stored call of LOGS_PER_CALL lines is made of, one after the other: SQS
+ * SendMessage of its packed body (what write_run_logs sends), ReceiveMessage and DeleteMessage
+ * (what the consumer does with it), and one TransactWriteItems of its chunk item on the logs
+ * database (the consumer's write).
+ */
+async function logsFloor(dynamo: BenchDynamo, sqs: SQSClient): Promise<Operation> {
   const table = dynamo.config.tables.logs;
+  const tenant = "00000000-0000-4000-8000-00000000b0b0";
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: "bench-client-logs-floor" }));
   let sequence = 0;
   return async () => {
     const batch = ++sequence;
-    const items = Array.from({ length: 25 }, (_, i) => ({
-      pk: `bench#logs#${batch % 64}`,
-      sk: `2026-01-01T00:00:00.000Z#${batch}#${i}`,
-      level: "INFO",
+    const run = `00000000-0000-4000-8000-${String(batch % 64).padStart(12, "0")}`;
+    const inputs = Array.from({ length: LOGS_PER_CALL }, (_, i) => ({
+      flow_run_id: run,
+      timestamp: new Date(Date.UTC(2026, 0, 1) + batch * LOGS_PER_CALL + i).toISOString(),
       name: "prefect.CloudTaskRunner",
+      level: "INFO",
       message: `Task 'work[${i}]': Finished task run for task with final state: 'Success' (call ${batch})`,
-      timestamp: "2026-01-01T00:00:00.000Z",
     }));
-    const result = await dynamo.logsClient.send(
-      new BatchWriteCommand({ RequestItems: { [table]: items.map((Item) => ({ PutRequest: { Item } })) } }),
+    const { records } = prepare(tenant, inputs, new Date().toISOString());
+    for (const body of packMessages(tenant, records))
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+    const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 1 }));
+    for (const message of received.Messages ?? [])
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+    const items = chunkItems(tenant, records, 2_000_000_000);
+    await dynamo.logsClient.send(
+      new TransactWriteCommand({ TransactItems: items.map((Item) => ({ Put: { TableName: table, Item } })) }),
     );
-    return 25 - (result.UnprocessedItems?.[table]?.length ?? 0);
+    return LOGS_PER_CALL;
   };
 }
 

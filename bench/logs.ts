@@ -3,8 +3,9 @@ import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-s
 import { BatchWriteCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { LogKeys } from "#core/log/keys.js";
 import { packMessages } from "#core/log/message.js";
+import { lineCountOf } from "#core/log/read.js";
 import { prepare } from "#core/log/record.js";
-import { toItem } from "#core/log/store.js";
+import { chunkItems } from "#core/log/store.js";
 import { createSqsClient } from "#core/sqs/client.js";
 import { graphqlClient, startBenchRuntime } from "./lib/api.js";
 import { throughputFigure } from "./lib/figures.js";
@@ -70,7 +71,7 @@ export const logsBenchmark: Benchmark = {
     };
     const table = dynamo.config.tables.logs;
     const write: Operation = async (_worker, sequence) => {
-      const items = floorRecords(sequence).map((r) => toItem(TENANT, r, 2_000_000_000));
+      const items = chunkItems(TENANT, floorRecords(sequence), 2_000_000_000);
       for (let i = 0; i < items.length; i += 25) {
         const result = await dynamo.logsClient.send(
           new BatchWriteCommand({
@@ -156,11 +157,11 @@ export const logsBenchmark: Benchmark = {
                   TableName: runtime.config.tables.logs,
                   KeyConditionExpression: "pk = :pk",
                   ExpressionAttributeValues: { ":pk": LogKeys.partition(runtime.bootstrap.workspace.id, id) },
-                  Select: "COUNT",
+                  ProjectionExpression: "line_count",
                   ExclusiveStartKey: cursor,
                 }),
               );
-              count += page.Count ?? 0;
+              for (const item of page.Items ?? []) count += lineCountOf(item);
               cursor = page.LastEvaluatedKey;
             } while (cursor);
             return count;

@@ -6,6 +6,7 @@ import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import { LOCAL_REGION, localCredentials } from "#core/dynamo/client.js";
 import { LogKeys } from "#core/log/keys.js";
+import { lineCountOf, linesOf } from "#core/log/read.js";
 import type { RuntimeFile } from "../../local/src/runtime.js";
 
 /**
@@ -260,8 +261,10 @@ function logPages(storage: Storage, tenant: string, run: string, select: Partial
 export async function storedMessages(storage: Storage, tenant: string, runs: string[]): Promise<string[]> {
   const all: string[] = [];
   for (const run of runs)
-    for await (const page of logPages(storage, tenant, run, { ProjectionExpression: "message" }))
-      for (const item of page.Items ?? []) all.push(String(item.message));
+    for await (const page of logPages(storage, tenant, run, {
+      ProjectionExpression: "sk, lines_json, message",
+    }))
+      for (const item of page.Items ?? []) for (const line of linesOf(item)) all.push(String(line.message));
   return all;
 }
 
@@ -269,7 +272,8 @@ export async function storedMessages(storage: Storage, tenant: string, runs: str
 export async function storedCount(storage: Storage, tenant: string, runs: string[]): Promise<number> {
   let count = 0;
   for (const run of runs)
-    for await (const page of logPages(storage, tenant, run, { Select: "COUNT" })) count += page.Count ?? 0;
+    for await (const page of logPages(storage, tenant, run, { ProjectionExpression: "line_count" }))
+      for (const item of page.Items ?? []) count += lineCountOf(item);
   return count;
 }
 

@@ -14,7 +14,7 @@ import * as Log from "#core/log/index.js";
 import { LogKeys } from "#core/log/keys.js";
 import { packMessages } from "#core/log/message.js";
 import { TRUNCATION_MARKER } from "#core/log/record.js";
-import { toItem } from "#core/log/store.js";
+import { chunkItems } from "#core/log/store.js";
 import { handler as logsHandler } from "../../functions/logs/src/handler.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import { startSqsPoller } from "../../local/src/sqs-poller.js";
@@ -505,13 +505,13 @@ describe("retention", () => {
       await useDynamo(useConfig().tables.logs).send(
         new PutCommand({
           TableName: useConfig().tables.logs,
-          Item: toItem(tenant, fakeRecord(run, "expired"), Math.floor(Date.now() / 1000) - 60),
+          Item: chunkItems(tenant, [fakeRecord(run, "expired")], Math.floor(Date.now() / 1000) - 60)[0],
         }),
       );
       await useDynamo(useConfig().tables.logs).send(
         new PutCommand({
           TableName: useConfig().tables.logs,
-          Item: toItem(tenant, fakeRecord(run, "live"), Math.floor(Date.now() / 1000) + 3600),
+          Item: chunkItems(tenant, [fakeRecord(run, "live")], Math.floor(Date.now() / 1000) + 3600)[0],
         }),
       );
     });

@@ -8,10 +8,10 @@ import { checkRuns } from "./runs.js";
 
 export { DEAD_LETTER_ERROR, DEAD_LETTER_SOURCE, deadLetter } from "./dead-letter.js";
 export { type LogMessage, logMessage } from "./message.js";
-export { LOG_ORDERS, ofFlowRun, ofTaskRun, timeWindow } from "./read.js";
+export { LOG_ORDERS, lineCountOf, linesOf, ofFlowRun, ofTaskRun, timeWindow } from "./read.js";
 export { LEVELS, type LogInput, type LogRecord, logRecord } from "./record.js";
 export { DEFAULT_RETENTION_DAYS, retentionDays, setRetentionDays } from "./retention.js";
-export { type Rejected, store, storeEach } from "./store.js";
+export { chunkItems, type Rejected, store, storeEach } from "./store.js";
 
 const MAX_REPORTED_ERRORS = 10;
 

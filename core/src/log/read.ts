@@ -61,7 +61,12 @@ function keyCondition(window: Window): { expression: string; values: Record<stri
   return { expression: `pk = :pk${range}`, values };
 }
 
-/** Lines of a flow run in the window the where-clause implies, in sort-key order, unexpired only. */
+/**
+ * Lines of a flow run in the window the where-clause implies, in (timestamp, id) order either way,
+ * unexpired only, each line once. Items come in sort-key order, a bucket's items together; each
+ * bucket's lines (its chunks and any old one-line items) are merged before they are yielded, so a
+ * reader holds one bucket at a time.
+ */
 export function ofFlowRun(flowRunId: string, options: ReadOptions = {}, taskRunId?: string) {
   const window = timeWindow(options.where);
   if (window.from && window.through && window.from > window.through) return empty();
@@ -71,7 +76,7 @@ export function ofFlowRun(flowRunId: string, options: ReadOptions = {}, taskRunI
     TableName: useConfig().tables.logs,
     KeyConditionExpression: expression,
     // DynamoDB deletes expired items lazily (DynamoDB Local never): reads must skip them.
-    FilterExpression: `(attribute_not_exists(ttl_epoch) OR ttl_epoch > :now)${taskRunId ? " AND task_run_id = :task" : ""}`,
+    FilterExpression: `(attribute_not_exists(ttl_epoch) OR ttl_epoch > :now)${taskRunId ? " AND (task_run_id = :task OR contains(task_run_ids, :task))" : ""}`,
     ExpressionAttributeValues: {
       ":pk": LogKeys.partition(useTenantId(), flowRunId),
       ":now": Math.floor(Date.now() / 1000),
@@ -80,7 +85,7 @@ export function ofFlowRun(flowRunId: string, options: ReadOptions = {}, taskRunI
     },
     ScanIndexForward: !descending,
   };
-  return strip(queryItems(input));
+  return merged(queryItems(input), descending, taskRunId);
 }
 
 /** Lines of a task run: its flow run's partition, filtered on the task run (no index needed). */
@@ -90,8 +95,61 @@ export async function* ofTaskRun(taskRunId: string, options: ReadOptions = {}) {
   yield* ofFlowRun(run.flow_run_id, options, run.id);
 }
 
-async function* strip(items: AsyncIterable<Record<string, unknown>>): AsyncIterable<Record<string, unknown>> {
-  for await (const item of items) yield stripStorage(item);
+type Line = Record<string, unknown> & { id: string; timestamp: string };
+
+/** The lines one stored item holds: a chunk's, or the one line of an item from before chunks. */
+export function linesOf(item: Record<string, unknown>): Line[] {
+  if (typeof item.lines_json === "string") return JSON.parse(item.lines_json) as Line[];
+  return [stripStorage(item) as Line];
+}
+
+/** How many lines a stored item holds, from its `line_count` (read alone, it is cheap to poll). */
+export function lineCountOf(item: Record<string, unknown>): number {
+  return typeof item.line_count === "number" ? item.line_count : 1;
+}
+
+function bucketOfItem(item: Record<string, unknown>): string {
+  return LogKeys.bucketOf(String(item.sk));
+}
+
+async function* merged(
+  items: AsyncIterable<Record<string, unknown>>,
+  descending: boolean,
+  taskRunId: string | undefined,
+): AsyncIterable<Record<string, unknown>> {
+  const direction = descending ? -1 : 1;
+  const order = (a: Line, b: Line) =>
+    direction *
+    (a.timestamp !== b.timestamp
+      ? a.timestamp < b.timestamp
+        ? -1
+        : 1
+      : a.id < b.id
+        ? -1
+        : a.id > b.id
+          ? 1
+          : 0);
+  let bucket: string | undefined;
+  let pending: Line[] = [];
+  function* flush() {
+    pending.sort(order);
+    let previous: string | undefined;
+    for (const line of pending) {
+      if (line.id === previous) continue;
+      previous = line.id;
+      if (taskRunId === undefined || line.task_run_id === taskRunId) yield line;
+    }
+    pending = [];
+  }
+  for await (const item of items) {
+    const at = bucketOfItem(item);
+    if (at !== bucket) {
+      yield* flush();
+      bucket = at;
+    }
+    for (const line of linesOf(item)) pending.push(line);
+  }
+  yield* flush();
 }
 
 async function* empty(): AsyncIterable<Record<string, unknown>> {}
