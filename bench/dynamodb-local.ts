@@ -41,6 +41,24 @@ const VARIANTS: Variant[] = [
     disk: true,
     jvmOptions: ["-Xmx1g", "-XX:+UseSerialGC"],
   },
+  {
+    name: "disk-wal-parallel-gc",
+    label: "on disk, write-ahead log, parallel GC (-XX:+UseParallelGC)",
+    disk: true,
+    jvmOptions: ["-Xmx1g", "-XX:+UseParallelGC"],
+  },
+  {
+    name: "disk-wal-heap-256m",
+    label: "on disk, write-ahead log, a 256 MB heap (-Xmx256m)",
+    disk: true,
+    jvmOptions: ["-Xmx256m"],
+  },
+  {
+    name: "memory-c1",
+    label: "in memory, JIT C1 only (-XX:TieredStopAtLevel=1)",
+    disk: false,
+    jvmOptions: ["-Xmx1g", "-XX:TieredStopAtLevel=1"],
+  },
 ];
 
 export const dynamodbLocalBenchmark: Benchmark = {
