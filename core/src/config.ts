@@ -15,6 +15,15 @@ const schema = z.object({
   DROVER_INGEST_QUEUE_URL: z.string().optional(),
   DROVER_INGEST_DLQ_URL: z.string().optional(),
   DROVER_EVENT_BUS_NAME: z.string().default("drover-local-events"),
+  // Events and cloud hooks (docs/events.md).
+  DROVER_EVENTS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
+  DROVER_HOOKS_QUEUE_URL: z.string().optional(),
+  DROVER_HOOK_ALLOW_PRIVATE_TARGETS: z
+    .enum(["true", "false"], { error: 'must be "true" or "false"' })
+    .default("false")
+    .transform((v) => v === "true"),
+  DROVER_HOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5000),
+  DROVER_PUBLIC_URL: z.url().optional(),
   DROVER_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(2000),
   DROVER_MAX_BODY_BYTES: z.coerce
     .number()
@@ -63,6 +72,7 @@ export type Config = {
   /** The ingestion queue's DLQ: the consumer parks lines DynamoDB refuses there, alone. */
   ingestDlqUrl: string | undefined;
   eventBusName: string;
+  events: Events;
   /** How long the API may trust a resolved API key; bounded so a revoked key stops within seconds. */
   authCacheMs: number;
   maxBodyBytes: number;
@@ -72,6 +82,20 @@ export type Config = {
   secretsKey: { kind: "kms"; keyId: string } | { kind: "local"; key: Buffer } | undefined;
   /** Per-workspace limits: token buckets per process (per Lambda container on AWS), query shape and cost. */
   limits: Limits;
+};
+
+/** The event backbone and cloud hooks (docs/events.md). */
+export type Events = {
+  /** Off: the main table gets no stream locally and no events are published (benchmarks compare). */
+  enabled: boolean;
+  /** The queue the bus's hook rule feeds (the hooks function's; locally the in-process bus sends to it). */
+  hooksQueueUrl: string | undefined;
+  /** Operator setting: hook targets on private, loopback and link-local addresses are allowed. */
+  allowPrivateTargets: boolean;
+  /** How long one delivery attempt may take before it counts as failed. */
+  hookTimeoutMs: number;
+  /** Where the dashboard is reached, for links in hook messages (none when unset). */
+  publicUrl: string | undefined;
 };
 
 export type Limits = {
@@ -119,6 +143,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     ingestQueueUrl: e.DROVER_INGEST_QUEUE_URL,
     ingestDlqUrl: e.DROVER_INGEST_DLQ_URL,
     eventBusName: e.DROVER_EVENT_BUS_NAME,
+    events: {
+      enabled: e.DROVER_EVENTS === "on",
+      hooksQueueUrl: e.DROVER_HOOKS_QUEUE_URL,
+      allowPrivateTargets: e.DROVER_HOOK_ALLOW_PRIVATE_TARGETS,
+      hookTimeoutMs: e.DROVER_HOOK_TIMEOUT_MS,
+      publicUrl: e.DROVER_PUBLIC_URL,
+    },
     authCacheMs: e.DROVER_AUTH_CACHE_MS,
     maxBodyBytes: e.DROVER_MAX_BODY_BYTES,
     sessionSecret: e.DROVER_SESSION_SECRET,

@@ -7,12 +7,17 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { buildApp } from "fauxqs";
+import { HOOKS_MAX_RECEIVES } from "#core/hook/dispatch.js";
 
 export type LocalQueues = {
   endpoint: string;
   ingestQueueUrl: string;
   ingestQueueArn: string;
   ingestDlqUrl: string;
+  /** The hooks queue (the bus's hook rule feeds it) and its DLQ (core/src/hook/dispatch.ts). */
+  hooksQueueUrl: string;
+  hooksQueueArn: string;
+  hooksDlqUrl: string;
   /** Where the queues persist (`<dataDir>/fauxqs.db`), or undefined when they live in memory. */
   dataDir: string | undefined;
   stop: () => Promise<void>;
@@ -21,6 +26,8 @@ export type LocalQueues = {
 /** Redelivery bound before a message is moved to the DLQ (the same setting as the AWS queue). */
 export const MAX_RECEIVE_COUNT = 5;
 export const VISIBILITY_TIMEOUT_SECONDS = 30;
+/** A hooks message stays hidden this long while its hooks are tried (4 attempts each, with backoff). */
+export const HOOKS_VISIBILITY_TIMEOUT_SECONDS = 60;
 
 /** The parts of fauxqs's (2.4.1) persistence that `startFauxqs` wires, which its package does not export. */
 type Persistence = {
@@ -129,11 +136,24 @@ export async function startQueues(options: {
       VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS),
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: MAX_RECEIVE_COUNT }),
     });
+    const hooksDlq = await create(`${options.prefix}-hooks-dlq`, {
+      MessageRetentionPeriod: String(14 * 24 * 3600),
+    });
+    const hooks = await create(`${options.prefix}-hooks`, {
+      VisibilityTimeout: String(HOOKS_VISIBILITY_TIMEOUT_SECONDS),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: hooksDlq.arn,
+        maxReceiveCount: HOOKS_MAX_RECEIVES,
+      }),
+    });
     return {
       endpoint,
       ingestQueueUrl: queue.url,
       ingestQueueArn: queue.arn,
       ingestDlqUrl: dlq.url,
+      hooksQueueUrl: hooks.url,
+      hooksQueueArn: hooks.arn,
+      hooksDlqUrl: hooksDlq.url,
       dataDir: options.dataDir,
       stop: () => app.close(),
     };

@@ -1,19 +1,27 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { type Config, configure, parseConfig } from "#core/config.js";
+import { createRawClient, LOCAL_REGION, localCredentials } from "#core/dynamo/client.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
+import { MAIN_TABLE, physicalTableName } from "#core/dynamo/tables.js";
+import { installEventBus } from "#core/events/bus.js";
 import { createSqsClient } from "#core/sqs/client.js";
 import { handler as apiHandler } from "../../functions/api/src/handler.js";
+import { handler as eventsHandler } from "../../functions/events/src/handler.js";
+import { handler as hooksHandler } from "../../functions/hooks/src/handler.js";
 import { handler as kvHandler } from "../../functions/kv/src/handler.js";
 import { handler as logsHandler } from "../../functions/logs/src/handler.js";
 import { handler as schedulerHandler } from "../../functions/scheduler/src/handler.js";
 import { type Bootstrap, bootstrapDefaultWorkspace, validateBootstrapKey } from "./bootstrap.js";
 import { type DynamoDbLocal, StartupError, type Supervision, startDynamoDbLocal } from "./dynamodb-local.js";
+import { LocalEventBus } from "./event-bus.js";
 import { createHttpServer, type HttpApp, listen } from "./http-server.js";
 import { startQueues } from "./queues.js";
 import { startTimer } from "./scheduler-timer.js";
 import { startSqsPoller } from "./sqs-poller.js";
+import { startStreamPoller } from "./stream-poller.js";
 
 /**
  * Concurrent batches of the local ingestion consumer (Lambda's event source mapping runs up to 5
@@ -55,6 +63,10 @@ export type LocalRuntime = {
   sqsEndpoint: string;
   ingestQueueUrl: string;
   ingestDlqUrl: string;
+  hooksQueueUrl: string;
+  hooksDlqUrl: string;
+  /** The in-process event bus (undefined with DROVER_EVENTS=off). */
+  eventBus: LocalEventBus | undefined;
   config: Config;
   bootstrap: Bootstrap;
   stop: () => Promise<void>;
@@ -205,6 +217,8 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       DROVER_SQS_ENDPOINT: queues.endpoint,
       DROVER_INGEST_QUEUE_URL: queues.ingestQueueUrl,
       DROVER_INGEST_DLQ_URL: queues.ingestDlqUrl,
+      DROVER_HOOKS_QUEUE_URL: queues.hooksQueueUrl,
+      DROVER_PUBLIC_URL: env.DROVER_PUBLIC_URL || url,
       DROVER_MAIN_TABLE: `${prefix}-main`,
       DROVER_KV_TABLE: `${prefix}-kv`,
       DROVER_LOGS_TABLE: `${prefix}-logs`,
@@ -230,6 +244,9 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       await poller.stop();
       sqs.destroy();
     });
+    const eventBus = config.events.enabled
+      ? startEvents(config, queues, sqs, dataDir, log, stops)
+      : undefined;
     const timer = startTimer({
       intervalMs: options.schedulerIntervalMs ?? 60_000,
       region: config.region,
@@ -257,6 +274,9 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       sqsEndpoint: queues.endpoint,
       ingestQueueUrl: queues.ingestQueueUrl,
       ingestDlqUrl: queues.ingestDlqUrl,
+      hooksQueueUrl: queues.hooksQueueUrl,
+      hooksDlqUrl: queues.hooksDlqUrl,
+      eventBus,
       config,
       bootstrap,
       stop: stopAll,
@@ -266,4 +286,53 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The event backbone in-process (docs/events.md): the main table's stream read as Lambda's event
+ * source mapping reads it, into the events function; its bus routes flow run state changes to the
+ * hooks queue, whose consumer is the hooks function. Stops in reverse: hooks, then the stream.
+ */
+function startEvents(
+  config: Config,
+  queues: Awaited<ReturnType<typeof startQueues>>,
+  sqs: ReturnType<typeof createSqsClient>,
+  dataDir: string | undefined,
+  log: (message: string) => void,
+  stops: Array<() => Promise<void>>,
+): LocalEventBus {
+  const bus = new LocalEventBus(sqs, queues.hooksQueueUrl, config.region);
+  installEventBus(bus);
+  const dynamo = createRawClient(config, MAIN_TABLE.database);
+  const streams = new DynamoDBStreamsClient({
+    endpoint: config.dynamoEndpoint,
+    region: LOCAL_REGION,
+    credentials: localCredentials(MAIN_TABLE.database),
+  });
+  const stream = startStreamPoller({
+    dynamo,
+    streams,
+    tableName: physicalTableName(config, MAIN_TABLE),
+    region: config.region,
+    handler: eventsHandler,
+    checkpointFile: dataDir ? join(dataDir, "events-checkpoint.json") : undefined,
+    onError: (error) => log(`events stream error: ${String(error)}`),
+  });
+  stops.push(async () => {
+    await stream.stop();
+    installEventBus(undefined);
+    dynamo.destroy();
+    streams.destroy();
+  });
+  const hooks = startSqsPoller({
+    client: sqs,
+    queueUrl: queues.hooksQueueUrl,
+    queueArn: queues.hooksQueueArn,
+    region: config.region,
+    handler: hooksHandler,
+    pollers: 1,
+    onError: (error) => log(`hooks consumer error: ${String(error)}`),
+  });
+  stops.push(() => hooks.stop());
+  return bus;
 }

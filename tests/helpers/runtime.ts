@@ -7,7 +7,10 @@ export function uniquePrefix(label: string): string {
 }
 
 /** The local runtime on a free loopback port, on the shared DynamoDB Local with this file's own tables. */
-export async function startTestRuntime(label: string, options: { visibilityTimeoutSeconds?: number } = {}) {
+export async function startTestRuntime(
+  label: string,
+  options: { visibilityTimeoutSeconds?: number; env?: NodeJS.ProcessEnv } = {},
+) {
   return startLocalRuntime({
     host: "127.0.0.1",
     port: 0,

@@ -21,8 +21,10 @@ export async function ensureTables(config: Config): Promise<void> {
   await Promise.all(
     TABLES.map(async (table) => {
       const client = createRawClient(config, table.database);
+      // With events off (benchmarks comparing), a new table gets no stream.
+      const declared = config.events.enabled ? table : { ...table, stream: undefined };
       try {
-        await ensureTable(client, physicalTableName(config, table), table);
+        await ensureTable(client, physicalTableName(config, table), declared);
       } finally {
         client.destroy();
       }
@@ -48,10 +50,16 @@ async function ensureTable(client: DynamoDBClient, name: string, table: TableDef
               GlobalSecondaryIndexes: table.indexes.map(indexSpec),
             }
           : {}),
+        ...(table.stream
+          ? { StreamSpecification: { StreamEnabled: true, StreamViewType: table.stream } }
+          : {}),
       }),
     );
   } catch (error) {
-    if (error instanceof ResourceInUseException) return addMissingIndexes(client, name, table, definitions);
+    if (error instanceof ResourceInUseException) {
+      await addMissingIndexes(client, name, table, definitions);
+      return addMissingStream(client, name, table);
+    }
     throw error;
   }
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: name });
@@ -72,6 +80,19 @@ function indexSpec(index: TableDefinition["indexes"][number]): GlobalSecondaryIn
     ],
     Projection: { ProjectionType: index.projection ?? "ALL" },
   };
+}
+
+/** Turns on the declared stream of a table made by a version without it. */
+async function addMissingStream(client: DynamoDBClient, name: string, table: TableDefinition): Promise<void> {
+  if (!table.stream) return;
+  const described = await client.send(new DescribeTableCommand({ TableName: name }));
+  if (described.Table?.StreamSpecification?.StreamEnabled) return;
+  await client.send(
+    new UpdateTableCommand({
+      TableName: name,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: table.stream },
+    }),
+  );
 }
 
 async function addMissingIndexes(

@@ -38,6 +38,11 @@ export type TableDefinition = {
   indexes: IndexDefinition[];
   /** The DynamoDB Local database that holds it (core/src/dynamo/client.ts); one service on AWS. */
   database: "main" | "logs";
+  /**
+   * A change stream of the table (NEW_AND_OLD_IMAGES): the main table's is the outbox of the
+   * event backbone (core/src/events), read by the events function.
+   */
+  stream?: "NEW_AND_OLD_IMAGES";
 };
 
 export const TTL_ATTRIBUTE = "ttl_epoch";
@@ -48,6 +53,7 @@ export const MAIN_TABLE: TableDefinition = {
   sk: "sk",
   ttlAttribute: TTL_ATTRIBUTE,
   database: "main",
+  stream: "NEW_AND_OLD_IMAGES",
   indexes: [
     { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" },
     { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" },

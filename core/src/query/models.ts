@@ -11,6 +11,8 @@ import * as FlowGroup from "../flow/group.js";
 import * as Flow from "../flow/index.js";
 import { FlowRunEntity } from "../flow-run/entity.js";
 import * as FlowRun from "../flow-run/index.js";
+import * as Hook from "../hook/index.js";
+import * as Message from "../hook/message.js";
 import * as Log from "../log/index.js";
 import { ProjectEntity } from "../project/entity.js";
 import * as Project from "../project/index.js";
@@ -268,6 +270,45 @@ export const MODELS: EntityModel[] = [
     naturalOrder: { at: "desc" },
   },
   ...concurrencyModels(),
+  {
+    // Cloud hooks (core/src/hook): at most Hook.MAX_HOOKS per workspace, all in one Query.
+    ...readModelOf(Hook.CloudHookEntity),
+    relationships: {
+      deliveries: { kind: "array", target: "cloud_hook_delivery", foreignKey: "cloud_hook_id" },
+    },
+    byIds: asRows(Hook.fromIds),
+    indexes: [],
+    listAll: async function* () {
+      yield* (await Hook.list()) as unknown as Row[];
+    },
+    naturalOrder: { created: "asc" },
+  },
+  {
+    // Each hook's delivery log, newest first (by its event's time).
+    ...readModelOf(Hook.CloudHookDeliveryEntity),
+    relationships: { cloud_hook: { kind: "object", target: "cloud_hook", column: "cloud_hook_id" } },
+    byIds: async () => [],
+    idPath: false,
+    indexes: [
+      {
+        column: "cloud_hook_id",
+        load: each((id, { pageSize }) => Hook.deliveriesOf(id, pageSize) as AsyncIterable<Row>),
+        orders: [[{ event_timestamp: "desc" }]],
+      },
+    ],
+    listAll: () => Hook.allDeliveries() as AsyncIterable<Row>,
+    naturalOrder: { event_timestamp: "desc" },
+  },
+  {
+    // Messages a PREFECT_MESSAGE hook left (core/src/hook/message.ts), newest first.
+    ...readModelOf(Message.MessageEntity),
+    relationships: {},
+    byIds: async () => [],
+    idPath: false,
+    indexes: [],
+    listAll: (options) => Message.listAll(options?.pageSize) as AsyncIterable<Row>,
+    naturalOrder: { created: "desc" },
+  },
 ];
 
 /**

@@ -2,6 +2,7 @@ import { createSchema } from "graphql-yoga";
 import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
 import { artifactResolvers, artifactTypeDefs } from "./artifact.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
+import { cloudHookResolvers, cloudHookTypeDefs } from "./cloud-hook.js";
 import { concurrencyResolvers, concurrencyTypeDefs } from "./concurrency.js";
 import { kvResolvers, kvTypeDefs } from "./kv.js";
 import { logsResolvers, logsTypeDefs } from "./logs.js";
@@ -28,6 +29,7 @@ const modules = [
   { typeDefs: sessionTypeDefs, resolvers: sessionResolvers },
   { typeDefs: secretTypeDefs, resolvers: secretResolvers },
   { typeDefs: artifactTypeDefs, resolvers: artifactResolvers },
+  { typeDefs: cloudHookTypeDefs, resolvers: cloudHookResolvers },
 ];
 
 export function buildSchema() {

@@ -24,7 +24,7 @@ const QUERY_ADMIN = new Set(["api_key"]);
 const QUERY_SECRET = new Set(["secret_value"]);
 
 const MUTATIONS: Record<Permission, readonly string[]> = {
-  read: ["create_session_token"],
+  read: ["create_session_token", "mark_message_as_read"],
   // What an agent and a flow run send (Prefect 1.4.1's agent, CloudFlowRunner, CloudTaskRunner,
   // KV and artifact helpers, and the create_flow_run task for child flow runs).
   run: [
@@ -85,6 +85,12 @@ const MUTATIONS: Record<Permission, readonly string[]> = {
     "delete_task_concurrency_limit",
     "update_flow_concurrency_limit",
     "delete_flow_concurrency_limit",
+    // Cloud hooks send the workspace's run data to outside addresses: admins decide where.
+    "create_cloud_hook",
+    "delete_cloud_hook",
+    "set_cloud_hook_active",
+    "set_cloud_hook_inactive",
+    "test_cloud_hook",
   ],
 };
 const MUTATION_PERMISSION = new Map(

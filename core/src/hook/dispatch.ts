@@ -1,0 +1,332 @@
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import pLimit from "p-limit";
+import pRetry, { AbortError } from "p-retry";
+import * as z from "zod";
+import { asTenant } from "../actor.js";
+import { boundedCache, stringBytes } from "../cache.js";
+import { useConfig } from "../config.js";
+import { mainTable, useDynamo } from "../dynamo/client.js";
+import type { FlowRunStateChange } from "../events/types.js";
+import * as FlowGroup from "../flow/group.js";
+import { groupId } from "../flow/group.js";
+import * as FlowRun from "../flow-run/index.js";
+import { deterministicId, newId, nowIso } from "../ids.js";
+import { formatIssues } from "../storable.js";
+import * as Workspace from "../workspace/index.js";
+import { type AttemptResult, EVENT_ID_HEADER, post, SIGNATURE_HEADER, signature } from "./deliver.js";
+import { type Attempt, type CloudHook, type CloudHookDelivery, CloudHookDeliveryEntity } from "./entity.js";
+import { list, requireHook } from "./index.js";
+import { storeMessage } from "./message.js";
+import { type HookEvent, hookEvent, slackBody, webhookBody } from "./payload.js";
+
+/**
+ * Delivers a flow run's state change to the workspace's hooks that watch it (docs/events.md,
+ * "Delivery"). Each (hook, event) pair has one delivery record (./entity.ts): a pair already
+ * DELIVERED or FAILED is skipped, so an event handed over twice (the stream read again after a
+ * crash, the queue redelivering) is delivered once per hook, and one hook's failure never repeats
+ * another's success. Each receive of the event tries each pending hook `ATTEMPTS_PER_RECEIVE`
+ * times with backoff; what still fails is retried by the queue's redelivery, up to its
+ * maxReceiveCount, and marked FAILED on the last receive (the message then goes to the DLQ).
+ * A delivery that reached its target but whose record write was lost may be delivered again:
+ * receivers dedupe on the event id (`X-PREFECT-EVENT-ID`).
+ */
+export const ATTEMPTS_PER_RECEIVE = 4;
+/** Backoff between attempts of one receive: 0.5 s, 1 s, 2 s. */
+export const FIRST_RETRY_MS = 500;
+/** The newest attempts a delivery record keeps. */
+export const MAX_LOGGED_ATTEMPTS = 20;
+export const DELIVERY_RETENTION_DAYS = 14;
+/** Hooks of one event called at once. */
+const HOOK_CONCURRENCY = 8;
+
+export type DispatchResult = {
+  matched: number;
+  delivered: number;
+  /** Already delivered (or given up) on an earlier receive. */
+  skipped: number;
+  failed: number;
+  /** Still failing, to be retried by the queue. */
+  pending: number;
+};
+
+export function matches(hook: CloudHook, event: FlowRunStateChange): boolean {
+  if (!hook.active || !hook.states.includes(event.state.state.toUpperCase())) return false;
+  return (
+    !hook.version_group_id || groupId(event.tenant_id, hook.version_group_id) === event.flow_run.flow_group_id
+  );
+}
+
+type Context = { tenantSlug: string | null; flowName: string | null; versionGroupId: string | null };
+
+/** What the hook payload adds to an event: the workspace's slug and the flow's name (kept a minute). */
+const contexts = boundedCache<string, Context>({
+  name: "hook.event-context",
+  maxEntries: 5_000,
+  maxBytes: 4 * 2 ** 20,
+  sizeOf: (value, key) => stringBytes(key) + stringBytes(JSON.stringify(value)),
+  ttlMs: 60_000,
+});
+
+async function contextOf(event: FlowRunStateChange): Promise<Context> {
+  const key = `${event.tenant_id}#${event.flow_run.flow_group_id}`;
+  const known = contexts.get(key);
+  if (known) return known;
+  const [workspace, group] = await Promise.all([
+    Workspace.fromId(event.tenant_id),
+    FlowGroup.fromId(event.flow_run.flow_group_id),
+  ]);
+  const context = {
+    tenantSlug: workspace?.slug ?? null,
+    flowName: group?.name ?? null,
+    versionGroupId: group?.version_group_id ?? null,
+  };
+  contexts.set(key, context);
+  return context;
+}
+
+export async function dispatch(
+  event: FlowRunStateChange,
+  options: { lastReceive: boolean },
+): Promise<DispatchResult> {
+  return asTenant(event.tenant_id, async () => {
+    const hooks = (await list()).filter((hook) => matches(hook, event));
+    const result: DispatchResult = { matched: hooks.length, delivered: 0, skipped: 0, failed: 0, pending: 0 };
+    if (hooks.length === 0) return result;
+    const payload = hookEvent(event, await contextOf(event));
+    const limit = pLimit(HOOK_CONCURRENCY);
+    const outcomes = await Promise.all(
+      hooks.map((hook) => limit(() => deliver(hook, payload, { lastReceive: options.lastReceive }))),
+    );
+    for (const outcome of outcomes) result[outcome]++;
+    return result;
+  });
+}
+
+type Outcome = "delivered" | "skipped" | "failed" | "pending";
+
+/** Whether an answer is worth trying again: timeouts, throttling, server errors, no answer. */
+function retryable(result: AttemptResult): boolean {
+  if (result.permanent) return false;
+  const code = result.statusCode;
+  if (code === null) return true;
+  return code === 408 || code === 429 || code >= 500;
+}
+
+/** Sends one hook's payload once: HTTP for the webhooks, a stored message for PREFECT_MESSAGE. */
+export async function send(hook: CloudHook, event: HookEvent): Promise<AttemptResult> {
+  const config = useConfig().events;
+  if (hook.type === "PREFECT_MESSAGE") {
+    const started = performance.now();
+    await storeMessage(hook, event);
+    return { ok: true, statusCode: null, latencyMs: Math.round(performance.now() - started), error: null };
+  }
+  const url = String(hook.config.url ?? "");
+  const body = hook.type === "SLACK_WEBHOOK" ? slackBody(event, config.publicUrl) : webhookBody(event);
+  return post({
+    url,
+    body,
+    headers: { [EVENT_ID_HEADER]: event.id, [SIGNATURE_HEADER]: signature(hook.signing_secret, body) },
+    timeoutMs: config.hookTimeoutMs,
+    allowPrivate: config.allowPrivateTargets,
+  });
+}
+
+function deliveryKey(hook: CloudHook, event: HookEvent) {
+  return CloudHookDeliveryEntity.key({
+    tenant_id: hook.tenant_id,
+    cloud_hook_id: hook.id,
+    event_timestamp: event.timestamp,
+    event_id: event.id,
+  });
+}
+
+async function record(
+  hook: CloudHook,
+  event: HookEvent,
+  previous: CloudHookDelivery | undefined,
+  attempts: Attempt[],
+  status: "PENDING" | "DELIVERED" | "FAILED",
+): Promise<CloudHookDelivery> {
+  const last = attempts.at(-1);
+  const now = nowIso();
+  const delivery = {
+    id: deterministicId("cloud-hook-delivery", hook.id, event.id),
+    tenant_id: hook.tenant_id,
+    cloud_hook_id: hook.id,
+    event_id: event.id,
+    event_type: event.type,
+    event_timestamp: event.timestamp,
+    flow_run_id: event.flow_run.id,
+    state: event.state.state,
+    is_test_event: event.is_test_event,
+    status,
+    attempts: (previous?.attempts ?? 0) + attempts.length,
+    response_code: last?.status_code ?? null,
+    latency_ms: last?.latency_ms ?? null,
+    error: last?.error ?? null,
+    attempt_log: [...(previous?.attempt_log ?? []), ...attempts].slice(-MAX_LOGGED_ATTEMPTS),
+    created: previous?.created ?? now,
+    updated: now,
+  };
+  await useDynamo().send(
+    new PutCommand({
+      TableName: mainTable(),
+      Item: {
+        ...CloudHookDeliveryEntity.toItem(delivery),
+        ttl_epoch: Math.floor(Date.now() / 1000) + DELIVERY_RETENTION_DAYS * 86_400,
+      },
+    }),
+  );
+  return CloudHookDeliveryEntity.fromItem(delivery);
+}
+
+async function deliver(
+  hook: CloudHook,
+  event: HookEvent,
+  options: { lastReceive: boolean },
+): Promise<Outcome> {
+  const stored = await useDynamo().send(
+    new GetCommand({ TableName: mainTable(), Key: deliveryKey(hook, event), ConsistentRead: true }),
+  );
+  let previous = stored.Item ? CloudHookDeliveryEntity.fromItem(stored.Item) : undefined;
+  if (previous && previous.status !== "PENDING") return "skipped";
+  let outcome: Outcome = "pending";
+  await pRetry(
+    async () => {
+      const result = await send(hook, event);
+      const attempt = {
+        at: nowIso(),
+        status_code: result.statusCode,
+        latency_ms: result.latencyMs,
+        error: result.error,
+      };
+      const permanent = !result.ok && !retryable(result);
+      const status = result.ok ? "DELIVERED" : permanent ? "FAILED" : "PENDING";
+      previous = await record(hook, event, previous, [attempt], status);
+      if (result.ok) outcome = "delivered";
+      else if (permanent) {
+        outcome = "failed";
+        throw new AbortError(result.error ?? "refused");
+      } else throw new Error(result.error ?? "failed");
+    },
+    { retries: ATTEMPTS_PER_RECEIVE - 1, minTimeout: FIRST_RETRY_MS, factor: 2, randomize: false },
+  ).catch(() => {});
+  if (outcome === "pending" && options.lastReceive && previous) {
+    await record(hook, event, previous, [], "FAILED");
+    return "failed";
+  }
+  return outcome;
+}
+
+/**
+ * Sends a test event to one hook now, once (`test_cloud_hook`), and logs it with its deliveries
+ * (`is_test_event`). Resolves with what happened; never retried.
+ */
+export async function deliverTest(hook: CloudHook, event: FlowRunStateChange): Promise<AttemptResult> {
+  const payload = hookEvent(event, { ...(await contextOf(event)), isTest: true });
+  const result = await send(hook, payload);
+  await record(
+    hook,
+    payload,
+    undefined,
+    [{ at: nowIso(), status_code: result.statusCode, latency_ms: result.latencyMs, error: result.error }],
+    result.ok ? "DELIVERED" : "FAILED",
+  );
+  return result;
+}
+
+export const TEST_STATE_TYPES = ["SCHEDULED", "SUBMITTED", "RUNNING", "SUCCESS", "FAILED"] as const;
+const TEST_STATES: Record<(typeof TEST_STATE_TYPES)[number], string> = {
+  SCHEDULED: "Scheduled",
+  SUBMITTED: "Submitted",
+  RUNNING: "Running",
+  SUCCESS: "Success",
+  FAILED: "Failed",
+};
+
+/**
+ * `test_cloud_hook`: one test event (`is_test_event: true`) sent to the hook now, about the given
+ * flow run of the workspace or a made-up one, in the given state (Success by default).
+ */
+export async function testHook(input: {
+  cloud_hook_id: unknown;
+  flow_run_id?: string | null;
+  state_type?: (typeof TEST_STATE_TYPES)[number] | null;
+}): Promise<{ success: boolean; error: string | null }> {
+  const hook = await requireHook(input.cloud_hook_id);
+  const state = TEST_STATES[input.state_type ?? "SUCCESS"];
+  const message = `Test ${state.toLowerCase()} state`;
+  const now = nowIso();
+  const run = input.flow_run_id ? await FlowRun.requireRun(input.flow_run_id) : undefined;
+  const event: FlowRunStateChange = {
+    id: newId(),
+    type: "FlowRunStateChange",
+    timestamp: now,
+    tenant_id: hook.tenant_id,
+    flow_run: run
+      ? {
+          id: run.id,
+          name: run.name,
+          flow_id: run.flow_id,
+          flow_group_id: run.flow_group_id,
+          project_id: run.project_id,
+          labels: run.labels,
+          scheduled_start_time: run.scheduled_start_time,
+          start_time: run.start_time,
+          end_time: run.end_time,
+          agent_id: run.agent_id,
+        }
+      : {
+          id: newId(),
+          name: "cloud-hook-test",
+          flow_id: newId(),
+          flow_group_id: newId(),
+          project_id: newId(),
+          labels: [],
+          scheduled_start_time: now,
+          start_time: null,
+          end_time: null,
+          agent_id: null,
+        },
+    state: {
+      previous: run?.state ?? null,
+      state,
+      message,
+      version: (run?.version ?? 0) + 1,
+      timestamp: now,
+      serialized_state: { type: state, message, __version__: "1.4.1" },
+    },
+  };
+  const result = await deliverTest(hook, event);
+  return { success: result.ok, error: result.error };
+}
+
+/** Receives of a hooks-queue message before it moves to the DLQ (the queue's maxReceiveCount). */
+export const HOOKS_MAX_RECEIVES = 5;
+
+const busMessage = z.object({
+  "detail-type": z.literal("FlowRunStateChange"),
+  detail: z
+    .object({
+      id: z.string().min(1),
+      type: z.literal("FlowRunStateChange"),
+      timestamp: z.string().min(1),
+      tenant_id: z.string().min(1),
+      flow_run: z.object({ id: z.string(), flow_group_id: z.string() }).loose(),
+      state: z.object({ state: z.string(), version: z.number() }).loose(),
+    })
+    .loose(),
+});
+
+/** A hooks-queue message: the EventBridge envelope of a FlowRunStateChange (as the rule delivers it). */
+export function parseBusMessage(body: string): FlowRunStateChange {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Error("the message body is not JSON");
+  }
+  const parsed = busMessage.safeParse(json);
+  if (!parsed.success) throw new Error(`not a FlowRunStateChange event: ${formatIssues(parsed.error)}`);
+  return parsed.data.detail as unknown as FlowRunStateChange;
+}
