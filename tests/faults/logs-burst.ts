@@ -29,7 +29,11 @@ export type Child = {
 };
 
 /** `drover start` in a child process of its own process group (so a crash can take java with it). */
-export async function startRuntime(dataDir: string, timeoutMs = 90_000): Promise<Child> {
+export async function startRuntime(
+  dataDir: string,
+  timeoutMs = 90_000,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Child> {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "local/src/main.ts", "start", "--data-dir", dataDir, "--port", "0"],
@@ -37,7 +41,7 @@ export async function startRuntime(dataDir: string, timeoutMs = 90_000): Promise
       cwd: ROOT,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, DROVER_BOOTSTRAP_KEY: KEY, POWERTOOLS_LOG_LEVEL: "ERROR" },
+      env: { ...process.env, DROVER_BOOTSTRAP_KEY: KEY, POWERTOOLS_LOG_LEVEL: "ERROR", ...env },
     },
   );
   let output = "";
