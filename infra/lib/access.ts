@@ -52,6 +52,20 @@ export function grantTable(
   );
 }
 
+/**
+ * Exactly `actions` on the table's items, and no index: for a function whose code is known to
+ * use only those calls on base-table keys (the hooks function: GetItem, Query, PutItem).
+ */
+export function grantTableItems(
+  grantee: IGrantable,
+  { table }: { table: Table },
+  actions: readonly string[],
+): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({ actions: [...actions], resources: [table.tableArn] }),
+  );
+}
+
 /** Matches any tenant id (a UUID) in an IAM `StringLike` pattern, `?` being one character. */
 const TENANT_ID_PATTERN = "????????-????-????-????-????????????";
 

@@ -8,6 +8,8 @@ export const FUNCTIONS = {
   kv: { entry: "functions/kv/src/handler.ts", service: "drover-kv" },
   scheduler: { entry: "functions/scheduler/src/handler.ts", service: "drover-scheduler" },
   logs: { entry: "functions/logs/src/handler.ts", service: "drover-ingest" },
+  events: { entry: "functions/events/src/handler.ts", service: "drover-events" },
+  hooks: { entry: "functions/hooks/src/handler.ts", service: "drover-hooks" },
 } as const;
 
 export type FunctionName = keyof typeof FUNCTIONS;

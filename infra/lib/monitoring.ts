@@ -16,6 +16,7 @@ import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import type { Api } from "./api.js";
 import type { DroverFunction } from "./drover-function.js";
+import { type Events, HOOKS_VISIBILITY_TIMEOUT } from "./events.js";
 import type { Ingestion } from "./ingestion.js";
 import type { Scheduler } from "./scheduler.js";
 import type { StageSettings } from "./settings.js";
@@ -26,17 +27,28 @@ export type MonitoringProps = {
   api: Api;
   scheduler: Scheduler;
   ingestion: Ingestion;
+  events: Events;
   tables: DroverTables;
 };
 
 /** Oldest queued message age (seconds) that means ingestion is falling behind. */
 export const INGEST_AGE_ALARM_SECONDS = 300;
+/** How far behind the main table's stream (ms) the events function may fall before it alarms. */
+export const EVENTS_ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000;
+/**
+ * Oldest hook message age (seconds) that means deliveries are falling behind. A message whose hook
+ * is failing waits a visibility timeout between receives, and SQS stops counting it in this metric
+ * after its third receive: the threshold is above those three waits, so one failing target (the
+ * user's, retried by design) does not alarm, while a stalled consumer does.
+ */
+export const HOOKS_AGE_ALARM_SECONDS = 3 * HOOKS_VISIBILITY_TIMEOUT.toSeconds() + 300;
 const MINUTE = Duration.minutes(1);
 const FIVE_MINUTES = Duration.minutes(5);
 
 /**
- * Alarms an operator acts on (API 5xx, throttled functions, messages in the DLQ, failing scheduler
- * ticks, ingestion falling behind), all notifying one SNS topic, and a dashboard of the stack.
+ * Alarms an operator acts on (API 5xx, throttled functions, messages in the DLQs, failing scheduler
+ * ticks, ingestion, events or hooks falling behind or failing), all notifying one SNS topic, and a
+ * dashboard of the stack.
  */
 export class Monitoring extends Construct {
   readonly topic: Topic;
@@ -46,7 +58,7 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const { settings, api, scheduler, ingestion, tables } = props;
+    const { settings, api, scheduler, ingestion, events, tables } = props;
     const prefix = `drover-${settings.stage}`;
     this.prefix = prefix;
     const functions: Record<string, DroverFunction> = {
@@ -54,6 +66,8 @@ export class Monitoring extends Construct {
       kv: api.kv,
       scheduler: scheduler.function,
       logs: ingestion.consumer,
+      events: events.publisher,
+      hooks: events.hooks,
     };
 
     this.topic = new Topic(this, "AlarmTopic", {
@@ -116,6 +130,56 @@ export class Monitoring extends Construct {
         statistic: Stats.MAXIMUM,
       }),
       threshold: INGEST_AGE_ALARM_SECONDS,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+    });
+    this.alarm("EventsErrors", {
+      description:
+        "The events function failed (crashed or timed out) on stream batches: events are delayed until it succeeds.",
+      metric: events.publisher.fn.metricErrors({ period: FIVE_MINUTES, statistic: Stats.SUM }),
+      threshold: 1,
+      evaluationPeriods: 1,
+    });
+    this.alarm("EventsIteratorAge", {
+      description: `The events function is more than ${EVENTS_ITERATOR_AGE_ALARM_MS / 60_000} minutes behind the main table's stream: state-change events and cloud hooks are delayed.`,
+      metric: events.publisher.fn.metric("IteratorAge", { period: MINUTE, statistic: Stats.MAXIMUM }),
+      threshold: EVENTS_ITERATOR_AGE_ALARM_MS,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+    });
+    this.alarm("EventsDeadLetters", {
+      description:
+        "The events function gave up on stream batches (their shard and sequence range are in the events DLQ): their events were not published.",
+      metric: events.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: MINUTE,
+        statistic: Stats.MAXIMUM,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+    });
+    this.alarm("HooksErrors", {
+      description: "The hooks function failed (crashed or timed out): cloud hook deliveries are delayed.",
+      metric: events.hooks.fn.metricErrors({ period: FIVE_MINUTES, statistic: Stats.SUM }),
+      threshold: 1,
+      evaluationPeriods: 1,
+    });
+    this.alarm("HooksDeadLetters", {
+      description:
+        "Hook events were parked in the hooks DLQ (a hook still failing on the last receive, or an event the bus could not deliver): inspect and redrive them.",
+      metric: events.hooksDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: MINUTE,
+        statistic: Stats.MAXIMUM,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+    });
+    this.alarm("HooksBacklogAge", {
+      description: `The oldest hooks message is older than ${HOOKS_AGE_ALARM_SECONDS} s: cloud hook deliveries are falling behind.`,
+      metric: events.hooksQueue.metricApproximateAgeOfOldestMessage({
+        period: MINUTE,
+        statistic: Stats.MAXIMUM,
+      }),
+      threshold: HOOKS_AGE_ALARM_SECONDS,
       evaluationPeriods: 5,
       datapointsToAlarm: 5,
     });
@@ -195,6 +259,42 @@ export class Monitoring extends Construct {
         right: Object.entries(tables.tables).map(([name, { table }]) =>
           table.metricConsumedWriteCapacityUnits({ statistic: Stats.SUM, ...label(`${name} write`) }),
         ),
+        width: 12,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Events: stream lag (ms) and DLQ",
+        left: [
+          events.publisher.fn.metric("IteratorAge", { statistic: Stats.MAXIMUM, ...label("iterator age") }),
+        ],
+        right: [
+          events.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: Stats.MAXIMUM,
+            ...label("DLQ"),
+          }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: "Hooks queue",
+        left: [
+          events.hooksQueue.metricNumberOfMessagesSent({ statistic: Stats.SUM, ...label("sent") }),
+          events.hooksQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: Stats.MAXIMUM,
+            ...label("waiting"),
+          }),
+          events.hooksDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: Stats.MAXIMUM,
+            ...label("DLQ"),
+          }),
+        ],
+        right: [
+          events.hooksQueue.metricApproximateAgeOfOldestMessage({
+            statistic: Stats.MAXIMUM,
+            ...label("oldest (s)"),
+          }),
+        ],
         width: 12,
       }),
     );

@@ -1,8 +1,9 @@
 import { CfnOutput, Stack, Tags } from "aws-cdk-lib";
-import { EventBus } from "aws-cdk-lib/aws-events";
+import type { EventBus } from "aws-cdk-lib/aws-events";
 import type { Construct } from "constructs";
 import { Api } from "./api.js";
 import { DashboardSite } from "./dashboard-site.js";
+import { Events } from "./events.js";
 import { Ingestion } from "./ingestion.js";
 import { Monitoring } from "./monitoring.js";
 import { Scheduler } from "./scheduler.js";
@@ -17,6 +18,7 @@ export function stackName(settings: StageSettings): string {
 export class DroverStack extends Stack {
   readonly tables: DroverTables;
   readonly eventBus: EventBus;
+  readonly events: Events;
   readonly ingestion: Ingestion;
   readonly api: Api;
   readonly scheduler: Scheduler;
@@ -36,12 +38,16 @@ export class DroverStack extends Stack {
     Tags.of(this).add("drover:stage", settings.stage);
 
     this.tables = new DroverTables(this, "Tables", settings);
-    this.eventBus = new EventBus(this, "Events", {
-      description: `Drover ${settings.stage} state-change events`,
-    });
     this.ingestion = new Ingestion(this, "Ingestion", { settings, tables: this.tables });
     this.site = new DashboardSite(this, "Dashboard", { settings });
     const dashboardOrigin = `https://${this.site.distribution.distributionDomainName}`;
+    // The main table's stream to the bus, and the bus's flow run state changes to cloud hooks.
+    this.events = new Events(this, "Events", {
+      settings,
+      tables: this.tables,
+      publicUrl: dashboardOrigin,
+    });
+    this.eventBus = this.events.bus;
     this.api = new Api(this, "Api", {
       settings,
       tables: this.tables,
@@ -59,6 +65,7 @@ export class DroverStack extends Stack {
       api: this.api,
       scheduler: this.scheduler,
       ingestion: this.ingestion,
+      events: this.events,
       tables: this.tables,
     });
     this.outputs(dashboardOrigin);
@@ -88,6 +95,17 @@ export class DroverStack extends Stack {
       "Where poison ingestion messages land",
     );
     output("EventBusName", this.eventBus.eventBusName, "DROVER_EVENT_BUS_NAME");
+    output(
+      "EventsDeadLetterQueueUrl",
+      this.events.deadLetterQueue.queueUrl,
+      "Stream batches the events function gave up on (shard and sequence range)",
+    );
+    output("HooksQueueUrl", this.events.hooksQueue.queueUrl, "DROVER_HOOKS_QUEUE_URL");
+    output(
+      "HooksDeadLetterQueueUrl",
+      this.events.hooksDeadLetterQueue.queueUrl,
+      "Where hook events still failing after their last receive land",
+    );
     output("AlarmTopicArn", this.monitoring.topic.topicArn, "Subscribe here to receive alarm notifications");
     output("Region", this.region, "AWS_REGION for `npm run drover` against this stack");
   }

@@ -1,14 +1,19 @@
 import { RemovalPolicy } from "aws-cdk-lib";
-import { AttributeType, BillingMode, ProjectionType, Table } from "aws-cdk-lib/aws-dynamodb";
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
 import { TABLES, type TableDefinition } from "#core/dynamo/tables.js";
 import type { StageSettings } from "./settings.js";
+
+const STREAM_VIEW_TYPES: Record<NonNullable<TableDefinition["stream"]>, StreamViewType> = {
+  NEW_AND_OLD_IMAGES: StreamViewType.NEW_AND_OLD_IMAGES,
+};
 
 export type LogicalTableName = TableDefinition["logicalName"];
 
 /**
  * The DynamoDB tables, built from the same declarations (core/src/dynamo/tables.ts) the local
- * runtime creates its tables from, so keys, indexes and the TTL attribute cannot drift.
+ * runtime creates its tables from, so keys, indexes, the TTL attribute and the change stream (the
+ * main table's, the outbox of the event backbone) cannot drift.
  */
 export class DroverTables extends Construct {
   readonly tables: Record<LogicalTableName, { table: Table; definition: TableDefinition }>;
@@ -42,6 +47,7 @@ export class DroverTables extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: definition.ttlAttribute,
+      ...(definition.stream ? { stream: STREAM_VIEW_TYPES[definition.stream] } : {}),
       deletionProtection: settings.production,
       removalPolicy: settings.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import {
   BUNDLE,
@@ -43,10 +44,13 @@ describe("bundling", () => {
   });
 
   test("every function is bundled from its handler entry point", () => {
-    expect(FUNCTION_NAMES.sort()).toEqual(["api", "kv", "logs", "scheduler"]);
+    expect(FUNCTION_NAMES.sort()).toEqual(["api", "events", "hooks", "kv", "logs", "scheduler"]);
     for (const name of FUNCTION_NAMES) {
       expect(esbuildOptions(name, "/tmp/out").entryPoints).toEqual([repoPath(FUNCTIONS[name].entry)]);
       expect(FUNCTIONS[name].entry).toMatch(/^functions\/[a-z]+\/src\/handler\.ts$/);
+      expect(existsSync(repoPath(FUNCTIONS[name].entry)), name).toBe(true);
     }
+    expect(FUNCTIONS.events.entry).toBe("functions/events/src/handler.ts");
+    expect(FUNCTIONS.hooks.entry).toBe("functions/hooks/src/handler.ts");
   });
 });

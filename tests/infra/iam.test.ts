@@ -20,7 +20,7 @@ beforeAll(() => {
 afterAll(() => removeSynth(synth));
 
 const ids = () => {
-  const { tables, api, scheduler, ingestion } = synth.stack;
+  const { tables, api, scheduler, ingestion, events } = synth.stack;
   return {
     main: logicalId(tables.main),
     kv: logicalId(tables.kv),
@@ -32,6 +32,8 @@ const ids = () => {
       kv: logicalId(api.kv.role),
       scheduler: logicalId(scheduler.function.role),
       logs: logicalId(ingestion.consumer.role),
+      events: logicalId(events.publisher.role),
+      hooks: logicalId(events.hooks.role),
     },
   };
 };
@@ -58,6 +60,18 @@ function indexArns(resource: unknown, tableId: string): string[] {
   });
 }
 const READ_WRITE = sorted([...ITEM_READ, ...ITEM_WRITE]);
+
+/** A role's grants as "actions on resource" lines: the whole of what it may do, in one value. */
+function grants(roleId: string): string[] {
+  return roleStatements(synth.template, roleId)
+    .map((s) => {
+      expect(s.Effect).toBe("Allow");
+      expect((s as { Condition?: unknown }).Condition).toBeUndefined();
+      return `${sorted(actions(s)).join(",")} on ${JSON.stringify(s.Resource)}`;
+    })
+    .sort();
+}
+const arn = (id: string, attribute = "Arn") => JSON.stringify({ "Fn::GetAtt": [id, attribute] });
 
 describe("least privilege", () => {
   test("the KV function reads and writes the KV table's items, and of the main table only API keys", () => {
@@ -184,6 +198,35 @@ describe("least privilege", () => {
     expect(environment?.Variables?.DROVER_INGEST_DLQ_URL).toEqual({ Ref: dlq });
   });
 
+  test("the events function reads the main table's stream, puts events on the bus and parks batches in its DLQ; no table items", () => {
+    const { main, bus, roles } = ids();
+    const { events } = synth.stack;
+    expect(grants(roles.events)).toEqual(
+      sorted([
+        `logs:CreateLogStream,logs:PutLogEvents on ${arn(logicalId(events.publisher.logGroup))}`,
+        // The event source's grant: the stream's records on its ARN; ListStreams has no resource level.
+        `dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator on ${arn(main, "StreamArn")}`,
+        `dynamodb:ListStreams on "*"`,
+        `events:PutEvents on ${arn(bus)}`,
+        // The on-failure destination's grant (Lambda sends it the batch's shard and sequence range).
+        `sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:SendMessage on ${arn(logicalId(events.deadLetterQueue))}`,
+      ]),
+    );
+  });
+
+  test("the hooks function may only GetItem, Query and PutItem the main table's items, and consume its queue", () => {
+    const { main, roles } = ids();
+    const { events } = synth.stack;
+    expect(grants(roles.hooks)).toEqual(
+      sorted([
+        `logs:CreateLogStream,logs:PutLogEvents on ${arn(logicalId(events.hooks.logGroup))}`,
+        // No index, no Update/Delete/batch writes, nothing of the KV or logs tables.
+        `dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query on ${arn(main)}`,
+        `sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:ReceiveMessage on ${arn(logicalId(events.hooksQueue))}`,
+      ]),
+    );
+  });
+
   test("indexes are queried by their exact ARNs, never through index/*", () => {
     const statement = roleStatements(synth.template, ids().roles.scheduler).find(
       (s) => JSON.stringify(s.Resource).includes("/index/") && actions(s).includes("dynamodb:Query"),
@@ -218,10 +261,16 @@ describe("least privilege", () => {
   });
 
   test("no Drover role can Scan, use an action wildcard, or act on every resource", () => {
-    for (const role of Object.values(ids().roles)) {
+    const { roles } = ids();
+    for (const role of Object.values(roles)) {
       for (const statement of roleStatements(synth.template, role)) {
         expect(actions(statement)).not.toContain("dynamodb:Scan");
         expect(actions(statement).filter((action) => action.includes("*"))).toEqual([]);
+        // The one exception: ListStreams (no resource-level permission) for the stream's consumer.
+        if (role === roles.events && statement.Resource === "*") {
+          expect(actions(statement)).toEqual(["dynamodb:ListStreams"]);
+          continue;
+        }
         expect(statement.Resource).not.toBe("*");
       }
     }
@@ -233,6 +282,8 @@ describe("least privilege", () => {
       synth.stack.api.kv.role,
       synth.stack.scheduler.function.role,
       synth.stack.ingestion.consumer.role,
+      synth.stack.events.publisher.role,
+      synth.stack.events.hooks.role,
     ];
     for (const role of functionRoles) {
       expect(

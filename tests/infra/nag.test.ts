@@ -1,10 +1,12 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Validations } from "aws-cdk-lib";
 import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createDroverApp } from "../../infra/lib/app.js";
-import { API_BUNDLE_LIMIT_BYTES } from "../../infra/lib/bundling.js";
+import { API_BUNDLE_LIMIT_BYTES, FUNCTION_NAMES, NODE_OPTIONS } from "../../infra/lib/bundling.js";
 import { removeSynth, synthDrover } from "./synth.js";
 import { logicalId, resources } from "./template.js";
 
@@ -50,21 +52,54 @@ describe("the synthesized app (bundled with esbuild, offline)", () => {
     }
   });
 
+  const functions = () => ({
+    api: synth.stack.api.api,
+    kv: synth.stack.api.kv,
+    scheduler: synth.stack.scheduler.function,
+    logs: synth.stack.ingestion.consumer,
+    events: synth.stack.events.publisher,
+    hooks: synth.stack.events.hooks,
+  });
+  const assetOf = (f: { fn: IConstruct }) => {
+    const properties = resources(synth.template, "AWS::Lambda::Function")[logicalId(f.fn)]?.Properties;
+    const key = (properties?.Code as { S3Key?: string } | undefined)?.S3Key ?? "";
+    return join(synth.outdir, `asset.${key.replace(/\.zip$/, "")}`);
+  };
+
   test("each function's asset is a minified ES module with its source map, the API under its budget", () => {
-    const functions = {
-      api: synth.stack.api.api,
-      kv: synth.stack.api.kv,
-      scheduler: synth.stack.scheduler.function,
-      logs: synth.stack.ingestion.consumer,
-    };
-    for (const [name, f] of Object.entries(functions)) {
-      const properties = resources(synth.template, "AWS::Lambda::Function")[logicalId(f.fn)]?.Properties;
-      const key = (properties?.Code as { S3Key?: string } | undefined)?.S3Key ?? "";
-      const asset = join(synth.outdir, `asset.${key.replace(/\.zip$/, "")}`);
+    expect(Object.keys(functions()).sort()).toEqual([...FUNCTION_NAMES].sort());
+    for (const [name, f] of Object.entries(functions())) {
+      const asset = assetOf(f);
       expect(existsSync(join(asset, "index.mjs")), name).toBe(true);
       expect(existsSync(join(asset, "index.mjs.map")), name).toBe(true);
       if (name === "api")
         expect(statSync(join(asset, "index.mjs")).size).toBeLessThan(API_BUNDLE_LIMIT_BYTES);
+    }
+  });
+
+  test("the events and hooks bundles load in a fresh Node process and export their handler", () => {
+    // What Lambda does first: import index.mjs and find `handler` (nothing is called, no network).
+    const probe =
+      "const m = await import(process.env.DROVER_TEST_BUNDLE); if (typeof m.handler !== 'function') { console.error('no handler export'); process.exit(3); }";
+    const { events, hooks } = functions();
+    for (const [name, f] of Object.entries({ events, hooks })) {
+      const bundle = pathToFileURL(join(assetOf(f), "index.mjs")).href;
+      expect(
+        () =>
+          execFileSync(process.execPath, ["--input-type=module", "-e", probe], {
+            env: {
+              PATH: process.env.PATH,
+              NODE_OPTIONS,
+              AWS_REGION: "us-east-1",
+              AWS_EC2_METADATA_DISABLED: "true",
+              DROVER_STAGE: "test",
+              DROVER_TEST_BUNDLE: bundle,
+            },
+            stdio: ["ignore", "pipe", "pipe"],
+            timeout: 30_000,
+          }),
+        name,
+      ).not.toThrow();
     }
   });
 });

@@ -18,6 +18,8 @@ const functions = () => ({
   kv: synth.stack.api.kv,
   scheduler: synth.stack.scheduler.function,
   logs: synth.stack.ingestion.consumer,
+  events: synth.stack.events.publisher,
+  hooks: synth.stack.events.hooks,
 });
 const fnIds = () =>
   Object.fromEntries(Object.entries(functions()).map(([name, f]) => [name, logicalId(f.fn)])) as Record<
@@ -68,6 +70,17 @@ describe("tables", () => {
     expect(indexes.find((index) => index.IndexName === "gsi4")).toMatchObject({
       Projection: { ProjectionType: "KEYS_ONLY" },
     });
+  });
+
+  test("each table has the change stream core declares: the main table's, new and old images, is the events' outbox", () => {
+    expect(MAIN_TABLE.stream).toBe("NEW_AND_OLD_IMAGES");
+    const tables = resources(synth.template, "AWS::DynamoDB::Table");
+    for (const definition of TABLES) {
+      const table = tables[logicalId(synth.stack.tables.tables[definition.logicalName].table)];
+      expect(table?.Properties?.StreamSpecification, definition.logicalName).toEqual(
+        definition.stream ? { StreamViewType: definition.stream } : undefined,
+      );
+    }
   });
 
   test("a dev stage's tables are deleted with the stack and not deletion-protected", () => {
@@ -156,11 +169,11 @@ describe("functions", () => {
     const reference = {
       "Fn::Join": ["", ["{{resolve:secretsmanager:", { Ref: secretId }, ":SecretString:::}}"]],
     };
-    const { api, kv, scheduler, logs } = fnIds();
+    const { api, kv, ...others } = fnIds();
     expect(environment(api)[SESSION_SECRET_ENV]).toEqual(reference);
     expect(environment(kv)[SESSION_SECRET_ENV]).toEqual(reference);
-    expect(environment(scheduler)[SESSION_SECRET_ENV]).toBeUndefined();
-    expect(environment(logs)[SESSION_SECRET_ENV]).toBeUndefined();
+    for (const [name, id] of Object.entries(others))
+      expect(environment(id)[SESSION_SECRET_ENV], name).toBeUndefined();
     // The value reaches the functions only through that reference: no role may read the secret.
     expect(JSON.stringify(synth.template.toJSON())).not.toContain("secretsmanager:GetSecretValue");
   });
@@ -269,17 +282,29 @@ describe("ingestion", () => {
         maxReceiveCount: 5,
       },
     });
-    synth.template.resourcePropertiesCountIs(
-      "AWS::SQS::QueuePolicy",
-      {
-        PolicyDocument: {
-          Statement: [
-            Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
-          ],
-        },
-      },
-      2,
-    );
+  });
+
+  test("every queue of the stack is encrypted and refuses requests without TLS", () => {
+    const queues = resources(synth.template, "AWS::SQS::Queue");
+    // Ingestion, its DLQ, the events DLQ, the hooks queue and its DLQ.
+    expect(Object.keys(queues)).toHaveLength(5);
+    const policies = Object.values(resources(synth.template, "AWS::SQS::QueuePolicy"));
+    for (const [id, queue] of Object.entries(queues)) {
+      expect(queue.Properties?.SqsManagedSseEnabled, id).toBe(true);
+      const statements = policies
+        .filter((policy) => referencedIds(policy.Properties?.Queues).has(id))
+        .flatMap(
+          (policy) =>
+            (policy.Properties?.PolicyDocument as { Statement?: unknown[] } | undefined)?.Statement ?? [],
+        );
+      expect(statements, id).toContainEqual(
+        expect.objectContaining({
+          Effect: "Deny",
+          Action: "sqs:*",
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        }),
+      );
+    }
   });
 });
 
@@ -319,14 +344,24 @@ describe("dashboard", () => {
 });
 
 describe("operations", () => {
-  test("the five operational alarms notify the alarm topic", () => {
+  test("the operational alarms notify the alarm topic", () => {
     const names = Object.values(resources(synth.template, "AWS::CloudWatch::Alarm")).map(
       (alarm) => alarm.Properties?.AlarmName,
     );
     expect(names.sort()).toEqual(
-      ["Api5xx", "FunctionThrottles", "IngestBacklogAge", "IngestDeadLetters", "SchedulerErrors"].map(
-        (id) => `drover-dev-${id}`,
-      ),
+      [
+        "Api5xx",
+        "EventsDeadLetters",
+        "EventsErrors",
+        "EventsIteratorAge",
+        "FunctionThrottles",
+        "HooksBacklogAge",
+        "HooksDeadLetters",
+        "HooksErrors",
+        "IngestBacklogAge",
+        "IngestDeadLetters",
+        "SchedulerErrors",
+      ].map((id) => `drover-dev-${id}`),
     );
     synth.template.allResourcesProperties("AWS::CloudWatch::Alarm", {
       AlarmActions: [{ Ref: logicalId(synth.stack.monitoring.topic) }],
@@ -342,6 +377,10 @@ describe("operations", () => {
       "MainTableName",
       "Region",
       "IngestDeadLetterQueueUrl",
+      "EventBusName",
+      "EventsDeadLetterQueueUrl",
+      "HooksQueueUrl",
+      "HooksDeadLetterQueueUrl",
     ]) {
       synth.template.hasOutput(output, {});
     }
