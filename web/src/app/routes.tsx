@@ -4,6 +4,7 @@ import { ApiKeys } from "../pages/ApiKeys";
 import { FlowRun } from "../pages/FlowRun";
 import { FlowRuns, prefetchFlowRuns } from "../pages/FlowRuns";
 import { Flows } from "../pages/Flows";
+import { Hooks } from "../pages/Hooks";
 import { KeyValues } from "../pages/KeyValues";
 import { Overview } from "../pages/Overview";
 import type { Workspace } from "./workspace";
@@ -27,5 +28,6 @@ export const PAGES: Page[] = [
   { path: "/runs/:id", title: "Flow run", nav: false, component: FlowRun },
   { path: "/agents", title: "Agents", nav: true, component: Agents },
   { path: "/kv", title: "Key-value store", nav: true, component: KeyValues },
+  { path: "/hooks", title: "Hooks", nav: true, component: Hooks },
   { path: "/api-keys", title: "API keys", nav: true, component: ApiKeys },
 ];
