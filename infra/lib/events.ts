@@ -163,12 +163,15 @@ export class Events extends Construct {
         DROVER_PUBLIC_URL: props.publicUrl,
       },
     });
-    // The hooks of a workspace (Query on their partition), the workspace and the flow group
-    // (GetItem), delivery records and messages (PutItem): base-table keys only, no index.
+    // The hooks and automations of a workspace (Query on their partition), the workspace and the
+    // flow group (GetItem), delivery records, messages and automation timers (PutItem), failure
+    // streaks, firings and a flow's schedule paused by an automation (UpdateItem): base-table
+    // keys only, no index.
     grantTableItems(this.hooks.fn, tables.tables.main, [
       "dynamodb:GetItem",
       "dynamodb:Query",
       "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
     ]);
     // maxConcurrency rather than reserved concurrency, as for ingestion: a reservation would
     // throttle the poller and push messages towards the DLQ.

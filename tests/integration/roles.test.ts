@@ -73,6 +73,7 @@ const RUNNER_MUTATIONS = [
   "update_task_run_artifact",
   "delete_task_run_artifact",
   "create_session_token",
+  "mark_message_as_read",
 ];
 const ADMIN_MUTATIONS = [
   "create_api_key",
@@ -86,6 +87,14 @@ const ADMIN_MUTATIONS = [
   "delete_task_concurrency_limit",
   "update_flow_concurrency_limit",
   "delete_flow_concurrency_limit",
+  "create_cloud_hook",
+  "delete_cloud_hook",
+  "set_cloud_hook_active",
+  "set_cloud_hook_inactive",
+  "test_cloud_hook",
+  "create_automation",
+  "delete_automation",
+  "set_automation_active",
 ];
 const allowed: Record<Role, { query: Set<string>; mutation: Set<string> }> = {
   admin: { query: new Set(queryFields), mutation: new Set(mutationFields) },
@@ -99,7 +108,7 @@ const allowed: Record<Role, { query: Set<string>; mutation: Set<string> }> = {
   },
   read_only: {
     query: new Set(queryFields.filter((f) => !ADMIN_QUERIES.includes(f) && f !== "secret_value")),
-    mutation: new Set(["create_session_token"]),
+    mutation: new Set(["create_session_token", "mark_message_as_read"]),
   },
 };
 

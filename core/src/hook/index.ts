@@ -196,12 +196,24 @@ export async function requireHook(raw: unknown): Promise<CloudHook> {
 
 /** Every hook of the workspace (at most MAX_HOOKS: one Query). */
 export async function list(): Promise<CloudHook[]> {
+  return (await partition()).hooks;
+}
+
+/**
+ * The workspace's hooks and its automations' items (core/src/automation), which share the
+ * partition so that each state change reads both with one Query (at most MAX_HOOKS +
+ * MAX_AUTOMATIONS items, and two counters).
+ */
+export async function partition(): Promise<{ hooks: CloudHook[]; automations: Record<string, unknown>[] }> {
   const items = await queryAll({
     TableName: mainTable(),
-    KeyConditionExpression: "pk = :pk AND begins_with(sk, :hook)",
-    ExpressionAttributeValues: { ":pk": HookKeys.partition(useTenantId()), ":hook": "hook#" },
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": HookKeys.partition(useTenantId()) },
   });
-  return items.map(CloudHookEntity.fromItem);
+  return {
+    hooks: items.filter((i) => i.entity === "cloud-hook").map(CloudHookEntity.fromItem),
+    automations: items.filter((i) => i.entity === "automation"),
+  };
 }
 
 export async function fromIds(ids: string[]): Promise<CloudHook[]> {

@@ -6,7 +6,7 @@ import { key } from "../dynamo/keys.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import type { CloudHook } from "./entity.js";
-import type { HookEvent } from "./payload.js";
+import type { Payload } from "./payload.js";
 
 /**
  * A workspace message (Prefect Cloud 1.0's `message`): what a PREFECT_MESSAGE hook leaves for the
@@ -33,7 +33,7 @@ export type Message = EntityOf<typeof MessageEntity>;
 export const MESSAGE_RETENTION_DAYS = 30;
 
 /** Stores the message of one event for one hook (the same pair writes the same item). */
-export async function storeMessage(hook: CloudHook, event: HookEvent): Promise<void> {
+export async function storeMessage(hook: CloudHook, event: Payload): Promise<void> {
   const message = {
     id: deterministicId("message", hook.id, event.id),
     tenant_id: hook.tenant_id,

@@ -32,6 +32,22 @@ export type HookEvent = {
   };
 };
 
+/** What a hook is told when an automation that calls it fires (docs/events.md, "Automations"). */
+export type AutomationEvent = {
+  id: string;
+  timestamp: string;
+  type: "AutomationFired";
+  is_test_event: false;
+  tenant: { id: string; slug: string | null };
+  automation: { id: string; name: string | null; kind: string; threshold: number };
+  reason: string;
+  flow_run: { id: string; name: string; flow_id: string; state: string; labels: string[] } | null;
+  agent: { id: string; name: string | null; labels: string[]; last_queried: string | null } | null;
+};
+
+/** Anything a hook is sent. */
+export type Payload = HookEvent | AutomationEvent;
+
 export function hookEvent(
   event: FlowRunStateChange,
   context: {
@@ -76,20 +92,21 @@ export function hookEvent(
 }
 
 /** A WEBHOOK's body. */
-export function webhookBody(event: HookEvent): string {
+export function webhookBody(event: Payload): string {
   return JSON.stringify({ event });
 }
 
 /** The dashboard's page of the run, when the operator said where the dashboard is. */
-export function runLink(event: HookEvent, publicUrl: string | undefined): string | null {
-  return publicUrl ? `${publicUrl.replace(/\/$/, "")}/runs/${event.flow_run.id}` : null;
+export function runLink(event: Payload, publicUrl: string | undefined): string | null {
+  return publicUrl && event.flow_run ? `${publicUrl.replace(/\/$/, "")}/runs/${event.flow_run.id}` : null;
 }
 
 /** Escapes Slack's mrkdwn control characters in user text. */
 const slackText = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** A SLACK_WEBHOOK's body: the message Prefect Cloud posted, in Slack's block kit. */
-export function slackBody(event: HookEvent, publicUrl: string | undefined): string {
+export function slackBody(event: Payload, publicUrl: string | undefined): string {
+  if (event.type === "AutomationFired") return slackAutomationBody(event, publicUrl);
   const flow = event.flow.name ?? event.flow.id;
   const link = runLink(event, publicUrl);
   const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text } });
@@ -102,5 +119,19 @@ export function slackBody(event: HookEvent, publicUrl: string | undefined): stri
   return JSON.stringify({
     text: `Run ${event.flow_run.name} of flow ${flow} entered a new state: ${event.state.state}`,
     blocks,
+  });
+}
+
+function slackAutomationBody(event: AutomationEvent, publicUrl: string | undefined): string {
+  const name = event.automation.name ?? event.automation.kind;
+  const link = runLink(event, publicUrl);
+  const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text } });
+  return JSON.stringify({
+    text: `Automation ${name} fired: ${event.reason}`,
+    blocks: [
+      section(`Automation \`${slackText(name)}\` fired:`),
+      section(slackText(event.reason)),
+      ...(link ? [section(`*Link:* ${link}`)] : []),
+    ],
   });
 }

@@ -4,6 +4,7 @@ import { ArtifactEntity } from "../artifact/entity.js";
 import * as Artifact from "../artifact/index.js";
 import { AuditEntity } from "../audit/entity.js";
 import * as Audit from "../audit/index.js";
+import * as Automation from "../automation/index.js";
 import { FlowLabelLimitEntity, TaskTagLimitEntity } from "../concurrency/entity.js";
 import * as Concurrency from "../concurrency/index.js";
 import { FlowEntity, FlowGroupEntity, TaskEntity } from "../flow/entity.js";
@@ -279,7 +280,8 @@ export const MODELS: EntityModel[] = [
     byIds: asRows(Hook.fromIds),
     indexes: [],
     listAll: async function* () {
-      yield* (await Hook.list()) as unknown as Row[];
+      const hooks = await Hook.list();
+      yield* hooks.sort((a, b) => a.created.localeCompare(b.created)) as unknown as Row[];
     },
     naturalOrder: { created: "asc" },
   },
@@ -296,8 +298,38 @@ export const MODELS: EntityModel[] = [
         orders: [[{ event_timestamp: "desc" }]],
       },
     ],
+    // Hook by hook: sorted as asked, at most MAX_ITEMS_READ rows.
     listAll: () => Hook.allDeliveries() as AsyncIterable<Row>,
-    naturalOrder: { event_timestamp: "desc" },
+  },
+  {
+    // Automations (core/src/automation): beside the hooks, at most Automation.MAX_AUTOMATIONS.
+    ...readModelOf(Automation.AutomationEntity),
+    relationships: { fires: { kind: "array", target: "automation_fire", foreignKey: "automation_id" } },
+    byIds: asRows(Automation.fromIds),
+    indexes: [],
+    listAll: async function* () {
+      const { automations } = await Hook.partition();
+      const rows = automations.map(Automation.AutomationEntity.fromItem);
+      yield* rows.sort((a, b) => a.created.localeCompare(b.created)) as unknown as Row[];
+    },
+    naturalOrder: { created: "asc" },
+  },
+  {
+    // Each automation's firings (one per run or agent silence).
+    ...readModelOf(Automation.AutomationFireEntity),
+    relationships: { automation: { kind: "object", target: "automation", column: "automation_id" } },
+    byIds: async () => [],
+    idPath: false,
+    indexes: [
+      {
+        column: "automation_id",
+        load: each((id, { pageSize }) => Automation.firesOf(id, pageSize) as AsyncIterable<Row>),
+      },
+    ],
+    listAll: async function* () {
+      const { automations } = await Hook.partition();
+      for (const item of automations) yield* Automation.firesOf(String(item.id)) as AsyncIterable<Row>;
+    },
   },
   {
     // Messages a PREFECT_MESSAGE hook left (core/src/hook/message.ts), newest first.

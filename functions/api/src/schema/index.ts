@@ -1,6 +1,7 @@
 import { createSchema } from "graphql-yoga";
 import { apiKeyResolvers, apiKeyTypeDefs } from "./api-key.js";
 import { artifactResolvers, artifactTypeDefs } from "./artifact.js";
+import { automationResolvers, automationTypeDefs } from "./automation.js";
 import { baseResolvers, baseTypeDefs } from "./base.js";
 import { cloudHookResolvers, cloudHookTypeDefs } from "./cloud-hook.js";
 import { concurrencyResolvers, concurrencyTypeDefs } from "./concurrency.js";
@@ -30,6 +31,7 @@ const modules = [
   { typeDefs: secretTypeDefs, resolvers: secretResolvers },
   { typeDefs: artifactTypeDefs, resolvers: artifactResolvers },
   { typeDefs: cloudHookTypeDefs, resolvers: cloudHookResolvers },
+  { typeDefs: automationTypeDefs, resolvers: automationResolvers },
 ];
 
 export function buildSchema() {

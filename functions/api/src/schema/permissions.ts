@@ -91,6 +91,9 @@ const MUTATIONS: Record<Permission, readonly string[]> = {
     "set_cloud_hook_active",
     "set_cloud_hook_inactive",
     "test_cloud_hook",
+    "create_automation",
+    "delete_automation",
+    "set_automation_active",
   ],
 };
 const MUTATION_PERMISSION = new Map(
