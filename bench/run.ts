@@ -1,6 +1,7 @@
 import { backfillBenchmark } from "./backfill.js";
 import { clientBenchmark } from "./client.js";
 import { dynamodbLocalBenchmark } from "./dynamodb-local.js";
+import { eventsBenchmark } from "./events.js";
 import { floorsBenchmark } from "./floors.js";
 import { kvBenchmark } from "./kv.js";
 import { bundlesBenchmark } from "./lib/bundles-benchmark.js";
@@ -24,6 +25,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   kvBenchmark,
   orchestrationBenchmark,
   clientBenchmark,
+  eventsBenchmark,
   dynamodbLocalBenchmark,
   logsBenchmark,
   webBenchmark,

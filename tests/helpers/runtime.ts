@@ -6,11 +6,18 @@ export function uniquePrefix(label: string): string {
   return `t-${label}-${randomBytes(4).toString("hex")}`;
 }
 
-/** The local runtime on a free loopback port, on the shared DynamoDB Local with this file's own tables. */
+/**
+ * The local runtime on a free loopback port, on the shared DynamoDB Local with this file's own tables.
+ * Events (the main table's stream, the events and hooks consumers: docs/events.md) are off unless
+ * `events: true`, which also lets hooks call receivers on loopback, as an operator of a local
+ * runtime may (DROVER_HOOK_ALLOW_PRIVATE_TARGETS=true): files about other things then measure
+ * and count what they are about, without the consumers' calls beside them.
+ */
 export async function startTestRuntime(
   label: string,
-  options: { visibilityTimeoutSeconds?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { visibilityTimeoutSeconds?: number; env?: NodeJS.ProcessEnv; events?: boolean } = {},
 ) {
+  const { events, env, ...rest } = options;
   return startLocalRuntime({
     host: "127.0.0.1",
     port: 0,
@@ -18,7 +25,13 @@ export async function startTestRuntime(
     dynamoEndpoint: inject("dynamoEndpoint"),
     namePrefix: uniquePrefix(label),
     schedulerIntervalMs: 60_000,
-    ...options,
+    ...rest,
+    env: {
+      ...(env ?? process.env),
+      ...(events
+        ? { DROVER_EVENTS: "on", DROVER_HOOK_ALLOW_PRIVATE_TARGETS: "true" }
+        : { DROVER_EVENTS: "off" }),
+    },
   });
 }
 

@@ -53,9 +53,7 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let hookId: string;
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("automations", {
-    env: { ...process.env, DROVER_HOOK_ALLOW_PRIVATE_TARGETS: "true" },
-  });
+  runtime = await startTestRuntime("automations", { events: true });
   tenant = runtime.bootstrap.workspace.id;
   api = client(runtime, runtime.bootstrap.secret ?? "");
   const other = await Workspace.create({ name: "Automations other" });

@@ -58,9 +58,7 @@ let flowB: string;
 let versionGroupA: string;
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("hooks", {
-    env: { ...process.env, DROVER_HOOK_ALLOW_PRIVATE_TARGETS: "true" },
-  });
+  runtime = await startTestRuntime("hooks", { events: true });
   tenantA = runtime.bootstrap.workspace.id;
   apiA = client(runtime, runtime.bootstrap.secret ?? "");
   const other = await Workspace.create({ name: "Hooks other" });
