@@ -48,9 +48,7 @@ async function setState(runId: string, type: string) {
 }
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("browser-hooks", {
-    env: { ...process.env, DROVER_HOOK_ALLOW_PRIVATE_TARGETS: "true" },
-  });
+  runtime = await startTestRuntime("browser-hooks", { events: true });
   api = client(runtime, runtime.bootstrap.secret ?? "");
   flowId = await registerFlow(api, await createProject(api, "hooks-browser"), pipelineFlow(FLOW_NAME));
   receiver = await startReceiver();
