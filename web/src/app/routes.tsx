@@ -1,6 +1,7 @@
 import type { ComponentType } from "react";
 import { Agents } from "../pages/Agents";
 import { ApiKeys } from "../pages/ApiKeys";
+import { Automations } from "../pages/Automations";
 import { FlowRun } from "../pages/FlowRun";
 import { FlowRuns, prefetchFlowRuns } from "../pages/FlowRuns";
 import { Flows } from "../pages/Flows";
@@ -29,5 +30,6 @@ export const PAGES: Page[] = [
   { path: "/agents", title: "Agents", nav: true, component: Agents },
   { path: "/kv", title: "Key-value store", nav: true, component: KeyValues },
   { path: "/hooks", title: "Hooks", nav: true, component: Hooks },
+  { path: "/automations", title: "Automations", nav: true, component: Automations },
   { path: "/api-keys", title: "API keys", nav: true, component: ApiKeys },
 ];

@@ -14,6 +14,11 @@ export const HOOK_TYPE_LABELS: Record<HookType, string> = {
   PREFECT_MESSAGE: "Dashboard message",
 };
 
+/** A hook's name, or what it is when it has none ("Unnamed webhook"). */
+export function hookName(hook: { name: string | null; type: string }): string {
+  return hook.name || `Unnamed ${HOOK_TYPE_LABELS[hook.type as HookType]?.toLowerCase() ?? hook.type}`;
+}
+
 /** The states a test event can describe (test_cloud_hook's `state_type`). */
 export const TEST_STATE_TYPES = ["SCHEDULED", "SUBMITTED", "RUNNING", "SUCCESS", "FAILED"] as const;
 export type TestStateType = (typeof TEST_STATE_TYPES)[number];

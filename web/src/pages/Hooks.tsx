@@ -4,6 +4,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { StateBadge } from "../components/StateBadge";
 import { Async, Empty } from "../components/status";
 import { Time } from "../components/Time";
+import { Link } from "../lib/router";
 import { useQuery } from "../lib/use-query";
 import {
   type CloudHook,
@@ -12,6 +13,7 @@ import {
   HOOKS,
   type HooksQueryResult,
   hookMutations,
+  hookName,
   stateName,
   TEST_STATE_TYPES,
   type TestStateType,
@@ -36,7 +38,9 @@ export function Hooks() {
       <h1>Hooks</h1>
       <p className="muted">
         What <strong>{workspace.name}</strong> calls when its flow runs enter a state: a webhook, a Slack
-        channel, or a message in this dashboard. Each hook keeps a log of its recent deliveries.
+        channel, or a message in this dashboard. Each hook keeps a log of its recent deliveries. To call a
+        hook when a run is late or too long, an agent goes silent or a flow keeps failing, add an{" "}
+        <Link to="/automations">automation</Link>.
       </p>
       <CreateHookForm
         flows={scopes}
@@ -92,10 +96,6 @@ export function Hooks() {
       )}
     </>
   );
-}
-
-function hookName(hook: CloudHook): string {
-  return hook.name || `Unnamed ${HOOK_TYPE_LABELS[hook.type]?.toLowerCase() ?? hook.type}`;
 }
 
 function HookCard({
