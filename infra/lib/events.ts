@@ -124,6 +124,15 @@ export class Events extends Construct {
           FilterCriteria.filter({
             dynamodb: { NewImage: { entity: { S: FilterRule.or(...STREAM_EVENT_ENTITIES) } } },
           }),
+          // An agent marked silent by the scheduler (its polls, which clear the mark, pass no filter).
+          FilterCriteria.filter({
+            dynamodb: {
+              NewImage: {
+                entity: { S: FilterRule.isEqual("agent") },
+                silent_since: { S: FilterRule.exists() },
+              },
+            },
+          }),
         ],
       }),
     );

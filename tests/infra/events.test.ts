@@ -64,7 +64,12 @@ const mapping = (fnId: string) =>
 
 /** Whether an event (source mapping) filter pattern admits a value: each leaf lists the values allowed. */
 function admits(pattern: unknown, value: unknown): boolean {
-  if (Array.isArray(pattern)) return pattern.includes(value);
+  if (Array.isArray(pattern))
+    return pattern.some((allowed) =>
+      allowed !== null && typeof allowed === "object" && "exists" in allowed
+        ? (allowed as { exists: boolean }).exists === (value !== undefined)
+        : allowed === value,
+    );
   if (pattern === null || typeof pattern !== "object") return false;
   if (value === null || typeof value !== "object") return false;
   return Object.entries(pattern).every(([key, sub]) => admits(sub, (value as Record<string, unknown>)[key]));
@@ -157,33 +162,56 @@ describe("the events function", () => {
     expect(onStream).toHaveLength(1);
   });
 
-  test("is invoked only for flow-run and task-run items (the stream filter)", () => {
+  test("is invoked only for flow-run and task-run items and agents marked silent (the stream filters)", () => {
     const filters = (mapping(ids().publisher).FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
     expect(filters.map((filter) => JSON.parse(filter.Pattern))).toEqual([
       { dynamodb: { NewImage: { entity: { S: ["flow-run", "task-run"] } } } },
+      { dynamodb: { NewImage: { entity: { S: ["agent"] }, silent_since: { S: [{ exists: true }] } } } },
     ]);
     expect([...STREAM_EVENT_ENTITIES]).toEqual(["flow-run", "task-run"]);
   });
 
-  test("the filter admits every change core turns into events, of the items core writes, and no other item", () => {
-    const pattern = JSON.parse(
-      (mapping(ids().publisher).FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]?.Pattern ??
-        "",
-    );
+  test("the filters admit every change core turns into events, of the items core writes, and no other item", () => {
+    const patterns = (
+      mapping(ids().publisher).FilterCriteria as { Filters: { Pattern: string }[] }
+    ).Filters.map((f) => JSON.parse(f.Pattern));
+    const admitted = (record: DynamoDBRecord) => patterns.some((p) => admits(p, record));
+    // An agent marked silent is admitted and is an event; its polls are neither.
+    const agent = {
+      pk: `${TENANT}#agent#${uuid(5)}`,
+      sk: "agent",
+      entity: "agent",
+      id: uuid(5),
+      tenant_id: TENANT,
+      last_queried: now,
+      updated: now,
+    };
+    const marked: DynamoDBRecord = {
+      eventName: "MODIFY",
+      dynamodb: {
+        NewImage: marshall({ ...agent, silent_since: now }) as never,
+        OldImage: marshall(agent) as never,
+      },
+    };
+    expect(eventsOfRecord(marked).map((e) => e.type)).toEqual(["AgentSilent"]);
+    expect(admitted(marked)).toBe(true);
+    const polled: DynamoDBRecord = { eventName: "MODIFY", dynamodb: { NewImage: marshall(agent) as never } };
+    expect(eventsOfRecord(polled)).toEqual([]);
+    expect(admitted(polled)).toBe(false);
     for (const item of [flowRunItem(), taskRunItem()]) {
       const record = insert(item);
       expect(eventsOfRecord(record).length, String(item.entity)).toBeGreaterThan(0);
-      expect(admits(pattern, record), String(item.entity)).toBe(true);
+      expect(admitted(record), String(item.entity)).toBe(true);
     }
     const other = insert({ pk: `${TENANT}#flow#${uuid(2)}`, sk: "flow", entity: "flow", tenant_id: TENANT });
     expect(eventsOfRecord(other)).toEqual([]);
-    expect(admits(pattern, other)).toBe(false);
+    expect(admitted(other)).toBe(false);
     // A removal (TTL expiry, delete) has no new image: filtered out, and core ignores it too.
     const removal: DynamoDBRecord = {
       eventName: "REMOVE",
       dynamodb: { OldImage: marshall(flowRunItem()) as never },
     };
-    expect(admits(pattern, removal)).toBe(false);
+    expect(admitted(removal)).toBe(false);
     expect(eventsOfRecord(removal)).toEqual([]);
   });
 

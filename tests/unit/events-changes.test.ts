@@ -62,7 +62,7 @@ describe("events of a main-table change", () => {
 
   it("a created run is a change from no state; heartbeats, renames and removals are none", () => {
     const created = eventsOfRecord(record("INSERT", run({ state: "Scheduled", version: 1 })));
-    expect(created.map((e) => [e.type, e.state.previous, e.state.state])).toEqual([
+    expect(created.map((e) => (e.type === "FlowRunStateChange" ? [e.type, e.state.previous, e.state.state] : [e.type]))).toEqual([
       ["FlowRunStateChange", null, "Scheduled"],
     ]);
     expect(eventsOfRecord(record("MODIFY", run({ heartbeat: "2026-12-07T10:00:30Z" }), run()))).toEqual([]);
@@ -108,6 +108,38 @@ describe("events of a main-table change", () => {
       task_run: { task_slug: "extract-1", map_index: 3, flow_run_id: "22222222-2222-4222-8222-222222222222" },
       state: { previous: "Running", state: "Success", version: 2 },
     });
+  });
+});
+
+describe("events of an agent", () => {
+  const agent = (over: Record<string, unknown> = {}) => ({
+    pk: `${T}#agent#a1`,
+    sk: "agent",
+    entity: "agent",
+    id: "88888888-8888-4888-8888-888888888888",
+    tenant_id: T,
+    name: "k8s",
+    type: "KubernetesAgent",
+    labels: ["prod"],
+    last_queried: "2026-12-07T10:00:00.000Z",
+    updated: "2026-12-07T09:00:00.000Z",
+    ...over,
+  });
+
+  it("the silence check's mark is one AgentSilent; polls and the mark's removal are none", () => {
+    const silent = agent({ silent_since: "2026-12-07T10:00:00.000Z" });
+    const [event, ...rest] = eventsOfRecord(record("MODIFY", silent, agent()));
+    expect(rest).toEqual([]);
+    expect(event).toMatchObject({
+      type: "AgentSilent",
+      tenant_id: T,
+      silent_since: "2026-12-07T10:00:00.000Z",
+      agent: { id: silent.id, name: "k8s", type: "KubernetesAgent", labels: ["prod"] },
+    });
+    expect(eventsOfRecord(record("MODIFY", silent, agent()))[0]?.id).toBe(event?.id);
+    expect(eventsOfRecord(record("MODIFY", agent({ last_queried: "2026-12-07T10:00:10Z" }), agent()))).toEqual([]);
+    expect(eventsOfRecord(record("MODIFY", agent(), silent))).toEqual([]);
+    expect(eventsOfRecord(record("MODIFY", silent, silent))).toEqual([]);
   });
 });
 

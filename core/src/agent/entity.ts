@@ -12,6 +12,8 @@ export const AgentEntity = defineEntity({
     core_version: attr.string().nullable().default(null),
     agent_config_id: attr.string().nullable().default(null),
     last_queried: attr.timestamp().nullable().default(null),
+    /** Set by the scheduler when the agent stopped polling (its last poll), cleared by its next poll. */
+    silent_since: attr.timestamp().nullable().default(null),
     created: attr.timestamp(),
     updated: attr.timestamp(),
   },

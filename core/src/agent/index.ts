@@ -44,13 +44,15 @@ export async function register(raw: z.input<typeof registerInput>): Promise<Agen
   );
   const now = nowIso();
   const keys = AgentKeys.ofTenant(t, now, id);
+  const watch = AgentKeys.watch(t, id, now);
   const result = await useDynamo().send(
     new UpdateCommand({
       TableName: mainTable(),
       Key: AgentKeys.agent(t, id),
       UpdateExpression: `SET entity = :entity, id = :id, tenant_id = :t, #name = :name, #type = :type, labels = :labels,
         core_version = :cv, agent_config_id = :cfg, created = if_not_exists(created, :now), updated = :now,
-        last_queried = if_not_exists(last_queried, :null), gsi3pk = :g3pk, gsi3sk = if_not_exists(gsi3sk, :g3sk)`,
+        last_queried = if_not_exists(last_queried, :null), gsi3pk = :g3pk, gsi3sk = if_not_exists(gsi3sk, :g3sk),
+        watch_pk = if_not_exists(watch_pk, :wpk), watch_sk = if_not_exists(watch_sk, :wsk) REMOVE silent_since`,
       ExpressionAttributeNames: { "#name": "name", "#type": "type" },
       ExpressionAttributeValues: {
         ":entity": "agent",
@@ -65,6 +67,8 @@ export async function register(raw: z.input<typeof registerInput>): Promise<Agen
         ":null": null,
         ":g3pk": keys.gsi3pk,
         ":g3sk": keys.gsi3sk,
+        ":wpk": watch.watch_pk,
+        ":wsk": watch.watch_sk,
       },
       ReturnValues: "ALL_NEW",
     }),
@@ -88,16 +92,24 @@ export async function remove(id: string): Promise<void> {
   }
 }
 
-/** An agent's liveness is the time of its last poll (Prefect 1 agents send no other heartbeat). */
+/**
+ * An agent's liveness is the time of its last poll (Prefect 1 agents send no other heartbeat).
+ * The poll also ends a silence (`silent_since`) and puts the agent back in the scheduler's
+ * silence watch when it was out of it; otherwise its watch entry stays where it is.
+ */
 async function touch(id: string): Promise<void> {
+  const t = useTenantId();
+  const now = nowIso();
+  const watch = AgentKeys.watch(t, id, now);
   await useDynamo()
     .send(
       new UpdateCommand({
         TableName: mainTable(),
-        Key: AgentKeys.agent(useTenantId(), id),
-        UpdateExpression: "SET last_queried = :now",
+        Key: AgentKeys.agent(t, id),
+        UpdateExpression:
+          "SET last_queried = :now, watch_pk = if_not_exists(watch_pk, :wpk), watch_sk = if_not_exists(watch_sk, :wsk) REMOVE silent_since",
         ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ":now": nowIso() },
+        ExpressionAttributeValues: { ":now": now, ":wpk": watch.watch_pk, ":wsk": watch.watch_sk },
       }),
     )
     .catch((error) => {

@@ -48,7 +48,7 @@ export function toEntry(event: DroverEvent, busName: string): PutEventsRequestEn
     Detail: JSON.stringify(detail),
   });
   const whole = entry(event);
-  if (entrySize(whole) <= MAX_PUT_BYTES) return whole;
+  if (entrySize(whole) <= MAX_PUT_BYTES || !("state" in event)) return whole;
   return entry({ ...event, state: { ...event.state, serialized_state: null, truncated: true } });
 }
 

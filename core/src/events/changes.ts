@@ -14,6 +14,7 @@ import type { DroverEvent, FlowRunRef, StateChange, TaskRunRef } from "./types.j
  * - A flow run or task run item whose `version` or `state` changed (or that was just created):
  *   a `FlowRunStateChange` or `TaskRunStateChange`.
  * - A flow run whose `is_late` became true (the scheduler's late check): a `FlowRunLate`.
+ * - An agent whose `silent_since` was set (the scheduler's silence check): an `AgentSilent`.
  * Heartbeats, renames and every other item change no event. A record that cannot be read as such
  * an item yields nothing: the stream must never stall on it.
  */
@@ -27,6 +28,7 @@ export function eventsOfRecord(record: DynamoDBRecord): DroverEvent[] {
     : undefined;
   if (next.entity === "flow-run") return flowRunEvents(old, next);
   if (next.entity === "task-run") return taskRunEvents(old, next);
+  if (next.entity === "agent") return agentEvents(old, next);
   return [];
 }
 
@@ -115,6 +117,30 @@ function taskRunEvents(old: Item | undefined, next: Item): DroverEvent[] {
       tenant_id: next.tenant_id,
       task_run: taskRunOf(next),
       state,
+    },
+  ];
+}
+
+function agentEvents(old: Item | undefined, next: Item): DroverEvent[] {
+  const since = str(next.silent_since);
+  if (typeof next.tenant_id !== "string" || typeof next.id !== "string" || !since || old?.silent_since)
+    return [];
+  return [
+    {
+      id: deterministicId("event", "agent-silent", next.id, since),
+      type: "AgentSilent",
+      timestamp: str(next.updated) && String(next.updated) > since ? String(next.updated) : since,
+      tenant_id: next.tenant_id,
+      agent: {
+        id: next.id,
+        name: str(next.name),
+        type: str(next.type),
+        labels: Array.isArray(next.labels)
+          ? next.labels.filter((l): l is string => typeof l === "string")
+          : [],
+        last_queried: str(next.last_queried),
+      },
+      silent_since: since,
     },
   ];
 }

@@ -1,12 +1,17 @@
 /**
  * The events Drover publishes (docs/events.md): one per state change of a flow run or a task run,
- * and one when the scheduler marks a run late. Each is derived from one change of a stored item
+ * one when the scheduler marks a run late, and one when it finds an agent silent. Each is derived from one change of a stored item
  * (./changes.ts), so its id follows from that change: a change read twice (a stream batch retried
  * after a crash) gives the same event, and consumers drop the second by id.
  */
 export const EVENT_SOURCE = "drover";
 
-export const EVENT_TYPES = ["FlowRunStateChange", "TaskRunStateChange", "FlowRunLate"] as const;
+export const EVENT_TYPES = [
+  "FlowRunStateChange",
+  "TaskRunStateChange",
+  "FlowRunLate",
+  "AgentSilent",
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export type StateChange = {
@@ -66,7 +71,20 @@ export type FlowRunLate = Base & {
   late_reason: string | null;
 };
 
-export type DroverEvent = FlowRunStateChange | TaskRunStateChange | FlowRunLate;
+export type AgentSilent = Base & {
+  type: "AgentSilent";
+  agent: {
+    id: string;
+    name: string | null;
+    type: string | null;
+    labels: string[];
+    last_queried: string | null;
+  };
+  /** The agent's last poll (its registration when it never polled). */
+  silent_since: string;
+};
+
+export type DroverEvent = FlowRunStateChange | TaskRunStateChange | FlowRunLate | AgentSilent;
 
 /**
  * The bus rule that feeds the hooks queue (infra/lib/events.ts builds it; the local bus applies
