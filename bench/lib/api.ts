@@ -19,7 +19,7 @@ export type RuntimeMemory = {
 };
 
 /** The local runtime a benchmark drives, and the DynamoDB requests its code made. */
-export type BenchRuntime = Omit<LocalRuntime, "stop"> & {
+export type BenchRuntime = Omit<LocalRuntime, "stop" | "eventBus"> & {
   /** The runtime process's id (its RSS is in /proc/<pid>/status). */
   pid: number;
   /** What the runtime asked of DynamoDB since the last call (counted inside the runtime). */
@@ -82,17 +82,20 @@ export async function startBenchRuntime(
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const described = await new Promise<Omit<LocalRuntime, "stop">>((resolve, reject) => {
+  const described = await new Promise<Omit<LocalRuntime, "stop" | "eventBus">>((resolve, reject) => {
     const onExit = (code: number | null) =>
       reject(new Error(`the bench runtime exited (code ${code}) before it was ready`));
     child.once("exit", onExit);
     child.once("error", reject);
-    child.on("message", function ready(message: { type: string; runtime?: Omit<LocalRuntime, "stop"> }) {
-      if (message.type !== "ready" || !message.runtime) return;
-      child.off("message", ready);
-      child.off("exit", onExit);
-      resolve(message.runtime);
-    });
+    child.on(
+      "message",
+      function ready(message: { type: string; runtime?: Omit<LocalRuntime, "stop" | "eventBus"> }) {
+        if (message.type !== "ready" || !message.runtime) return;
+        child.off("message", ready);
+        child.off("exit", onExit);
+        resolve(message.runtime);
+      },
+    );
   });
   configure(described.config);
   return {

@@ -33,7 +33,8 @@ const runtime = await startLocalRuntime({
   schedulerIntervalMs: Number(process.env.DROVER_BENCH_SCHEDULER_MS ?? 3_600_000),
 });
 const counter = new DynamoCounter(useDynamo(), useDynamo(useConfig().tables.logs));
-const { stop, ...described } = runtime;
+// What crosses the IPC channel is data: the in-process event bus stays here.
+const { stop, eventBus: _bus, ...described } = runtime;
 
 async function shutdown(code: number): Promise<never> {
   await stop().catch(() => {});

@@ -54,7 +54,7 @@ export function grantTable(
 
 /**
  * Exactly `actions` on the table's items, and no index: for a function whose code is known to
- * use only those calls on base-table keys (the hooks function: GetItem, Query, PutItem, UpdateItem).
+ * use only those calls on base-table keys (the hooks function).
  */
 export function grantTableItems(
   grantee: IGrantable,

@@ -173,13 +173,15 @@ export class Events extends Construct {
       },
     });
     // The hooks and automations of a workspace (Query on their partition), the workspace and the
-    // flow group (GetItem), delivery records, messages and automation timers (PutItem), failure
-    // streaks, firings and a flow's schedule paused by an automation (UpdateItem): base-table
-    // keys only, no index.
+    // flow group (GetItem), a batch's delivery records (BatchGetItem, BatchWriteItem, PutItem),
+    // messages and automation timers (PutItem), failure streaks, firings and a flow's schedule
+    // paused by an automation (UpdateItem): base-table keys only, no index.
     grantTableItems(this.hooks.fn, tables.tables.main, [
       "dynamodb:GetItem",
+      "dynamodb:BatchGetItem",
       "dynamodb:Query",
       "dynamodb:PutItem",
+      "dynamodb:BatchWriteItem",
       "dynamodb:UpdateItem",
     ]);
     // maxConcurrency rather than reserved concurrency, as for ingestion: a reservation would

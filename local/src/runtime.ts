@@ -1,27 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { type Config, configure, parseConfig } from "#core/config.js";
-import { createRawClient, LOCAL_REGION, localCredentials } from "#core/dynamo/client.js";
 import { ensureTables } from "#core/dynamo/create-tables.js";
-import { MAIN_TABLE, physicalTableName } from "#core/dynamo/tables.js";
-import { installEventBus } from "#core/events/bus.js";
 import { createSqsClient } from "#core/sqs/client.js";
 import { handler as apiHandler } from "../../functions/api/src/handler.js";
-import { handler as eventsHandler } from "../../functions/events/src/handler.js";
-import { handler as hooksHandler } from "../../functions/hooks/src/handler.js";
 import { handler as kvHandler } from "../../functions/kv/src/handler.js";
 import { handler as logsHandler } from "../../functions/logs/src/handler.js";
 import { handler as schedulerHandler } from "../../functions/scheduler/src/handler.js";
 import { type Bootstrap, bootstrapDefaultWorkspace, validateBootstrapKey } from "./bootstrap.js";
 import { type DynamoDbLocal, StartupError, type Supervision, startDynamoDbLocal } from "./dynamodb-local.js";
-import { LocalEventBus } from "./event-bus.js";
+import { type EventTap, startEvents } from "./events.js";
 import { createHttpServer, type HttpApp, listen } from "./http-server.js";
 import { startQueues } from "./queues.js";
 import { startTimer } from "./scheduler-timer.js";
 import { startSqsPoller } from "./sqs-poller.js";
-import { startStreamPoller } from "./stream-poller.js";
 
 /**
  * Concurrent batches of the local ingestion consumer (Lambda's event source mapping runs up to 5
@@ -65,8 +58,8 @@ export type LocalRuntime = {
   ingestDlqUrl: string;
   hooksQueueUrl: string;
   hooksDlqUrl: string;
-  /** The in-process event bus (undefined with DROVER_EVENTS=off). */
-  eventBus: LocalEventBus | undefined;
+  /** Every event the local bus carries (undefined with DROVER_EVENTS=off). */
+  eventBus: EventTap | undefined;
   config: Config;
   bootstrap: Bootstrap;
   stop: () => Promise<void>;
@@ -206,7 +199,7 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     stops.push(queues.stop);
 
     const env = options.env ?? process.env;
-    const config = parseConfig({
+    const configEnv = {
       ...env,
       DROVER_SESSION_SECRET: env.DROVER_SESSION_SECRET || localSessionSecret(dataDir),
       ...(env.DROVER_SECRETS_KMS_KEY_ID
@@ -222,7 +215,8 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       DROVER_MAIN_TABLE: `${prefix}-main`,
       DROVER_KV_TABLE: `${prefix}-kv`,
       DROVER_LOGS_TABLE: `${prefix}-logs`,
-    });
+    };
+    const config = parseConfig(configEnv);
     configure(config);
     await ensureTables(config);
     const bootstrap = await bootstrapDefaultWorkspace(bootstrapKey);
@@ -244,9 +238,12 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
       await poller.stop();
       sqs.destroy();
     });
-    const eventBus = config.events.enabled
-      ? startEvents(config, queues, sqs, dataDir, log, stops)
-      : undefined;
+    let eventBus: EventTap | undefined;
+    if (config.events.enabled) {
+      const events = await startEvents({ env: configEnv, hooksQueueArn: queues.hooksQueueArn, dataDir, log });
+      stops.push(events.stop);
+      eventBus = events.tap;
+    }
     const timer = startTimer({
       intervalMs: options.schedulerIntervalMs ?? 60_000,
       region: config.region,
@@ -286,53 +283,4 @@ export async function startLocalRuntime(options: RuntimeOptions): Promise<LocalR
     await stopAll();
     throw error;
   }
-}
-
-/**
- * The event backbone in-process (docs/events.md): the main table's stream read as Lambda's event
- * source mapping reads it, into the events function; its bus routes flow run state changes to the
- * hooks queue, whose consumer is the hooks function. Stops in reverse: hooks, then the stream.
- */
-function startEvents(
-  config: Config,
-  queues: Awaited<ReturnType<typeof startQueues>>,
-  sqs: ReturnType<typeof createSqsClient>,
-  dataDir: string | undefined,
-  log: (message: string) => void,
-  stops: Array<() => Promise<void>>,
-): LocalEventBus {
-  const bus = new LocalEventBus(sqs, queues.hooksQueueUrl, config.region);
-  installEventBus(bus);
-  const dynamo = createRawClient(config, MAIN_TABLE.database);
-  const streams = new DynamoDBStreamsClient({
-    endpoint: config.dynamoEndpoint,
-    region: LOCAL_REGION,
-    credentials: localCredentials(MAIN_TABLE.database),
-  });
-  const stream = startStreamPoller({
-    dynamo,
-    streams,
-    tableName: physicalTableName(config, MAIN_TABLE),
-    region: config.region,
-    handler: eventsHandler,
-    checkpointFile: dataDir ? join(dataDir, "events-checkpoint.json") : undefined,
-    onError: (error) => log(`events stream error: ${String(error)}`),
-  });
-  stops.push(async () => {
-    await stream.stop();
-    installEventBus(undefined);
-    dynamo.destroy();
-    streams.destroy();
-  });
-  const hooks = startSqsPoller({
-    client: sqs,
-    queueUrl: queues.hooksQueueUrl,
-    queueArn: queues.hooksQueueArn,
-    region: config.region,
-    handler: hooksHandler,
-    pollers: 1,
-    onError: (error) => log(`hooks consumer error: ${String(error)}`),
-  });
-  stops.push(() => hooks.stop());
-  return bus;
 }

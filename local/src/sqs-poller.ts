@@ -49,6 +49,11 @@ export function startSqsPoller(options: {
   batchSize?: number;
   waitSeconds?: number;
   pollers?: number;
+  /**
+   * After a batch smaller than `batchSize`, wait this long before receiving again, so that under
+   * a steady trickle the handler gets fuller batches (Lambda's MaximumBatchingWindowInSeconds).
+   */
+  batchWindowMs?: number;
   onError?: (error: unknown) => void;
 }): { stop: () => Promise<void> } {
   let running = true;
@@ -85,6 +90,8 @@ export function startSqsPoller(options: {
             }),
           );
         }
+        if (options.batchWindowMs && messages.length < (options.batchSize ?? 10) && running)
+          await new Promise((resolve) => setTimeout(resolve, options.batchWindowMs));
       } catch (error) {
         if (!running) break;
         options.onError?.(error);

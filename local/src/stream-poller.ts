@@ -75,7 +75,10 @@ export function startStreamPoller(options: {
   handler: StreamHandler;
   checkpointFile?: string | undefined;
   batchSize?: number;
-  /** Wait between reads of an idle stream (Lambda reads each shard about 4 times a second). */
+  /**
+   * Wait between reads of an idle stream (Lambda reads each shard about 4 times a second); a read
+   * of fewer than half a batch waits too, so a trickle of changes makes fuller batches.
+   */
   idleMs?: number;
   onError?: (error: unknown) => void;
 }): { stop: () => Promise<void> } {
@@ -113,9 +116,13 @@ export function startStreamPoller(options: {
   let shards: Shard[] = [];
   let shardsReadAt = 0;
 
+  // The table's stream, described again every few seconds (a stream turned on later, a new table).
+  let arnRead: { arn: string | undefined; at: number } | undefined;
   const streamArn = async (): Promise<string | undefined> => {
+    if (arnRead?.arn && Date.now() - arnRead.at < 10_000) return arnRead.arn;
     const table = await options.dynamo.send(new DescribeTableCommand({ TableName: options.tableName }));
-    return table.Table?.LatestStreamArn;
+    arnRead = { arn: table.Table?.LatestStreamArn, at: Date.now() };
+    return arnRead.arn;
   };
 
   const listShards = async (arn: string): Promise<Shard[]> => {
@@ -131,7 +138,7 @@ export function startStreamPoller(options: {
     return all;
   };
 
-  /** Reads one batch of a shard; true when it held records. */
+  /** Reads one batch of a shard; true when it was at least half full (read again at once). */
   const readShard = async (arn: string, shard: Shard, state: Checkpoint): Promise<boolean> => {
     const id = shard.ShardId as string;
     const position = state.shards[id] ?? {};
@@ -181,7 +188,7 @@ export function startStreamPoller(options: {
       position.done = true;
       save();
     }
-    return records.length > 0;
+    return records.length >= batchSize / 2;
   };
 
   const loop = (async () => {
@@ -219,6 +226,7 @@ export function startStreamPoller(options: {
         if (stopped) break;
         options.onError?.(error);
         iterators.clear();
+        arnRead = undefined;
         failures++;
         await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
       }

@@ -214,14 +214,14 @@ describe("least privilege", () => {
     );
   });
 
-  test("the hooks function may only GetItem, Query, PutItem and UpdateItem the main table's items, and consume its queue", () => {
+  test("the hooks function may only read and write the main table's items by key (no index, no delete), and consume its queue", () => {
     const { main, roles } = ids();
     const { events } = synth.stack;
     expect(grants(roles.hooks)).toEqual(
       sorted([
         `logs:CreateLogStream,logs:PutLogEvents on ${arn(logicalId(events.hooks.logGroup))}`,
-        // No index, no Delete, batch or transaction writes, nothing of the KV or logs tables.
-        `dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on ${arn(main)}`,
+        // No index, no Delete or transaction, nothing of the KV or logs tables.
+        `dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on ${arn(main)}`,
         `sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:ReceiveMessage on ${arn(logicalId(events.hooksQueue))}`,
       ]),
     );

@@ -62,9 +62,11 @@ describe("events of a main-table change", () => {
 
   it("a created run is a change from no state; heartbeats, renames and removals are none", () => {
     const created = eventsOfRecord(record("INSERT", run({ state: "Scheduled", version: 1 })));
-    expect(created.map((e) => (e.type === "FlowRunStateChange" ? [e.type, e.state.previous, e.state.state] : [e.type]))).toEqual([
-      ["FlowRunStateChange", null, "Scheduled"],
-    ]);
+    expect(
+      created.map((e) =>
+        e.type === "FlowRunStateChange" ? [e.type, e.state.previous, e.state.state] : [e.type],
+      ),
+    ).toEqual([["FlowRunStateChange", null, "Scheduled"]]);
     expect(eventsOfRecord(record("MODIFY", run({ heartbeat: "2026-12-07T10:00:30Z" }), run()))).toEqual([]);
     expect(eventsOfRecord(record("MODIFY", run({ name: "other" }), run()))).toEqual([]);
     expect(eventsOfRecord(record("REMOVE", undefined, run()))).toEqual([]);
@@ -137,7 +139,9 @@ describe("events of an agent", () => {
       agent: { id: silent.id, name: "k8s", type: "KubernetesAgent", labels: ["prod"] },
     });
     expect(eventsOfRecord(record("MODIFY", silent, agent()))[0]?.id).toBe(event?.id);
-    expect(eventsOfRecord(record("MODIFY", agent({ last_queried: "2026-12-07T10:00:10Z" }), agent()))).toEqual([]);
+    expect(
+      eventsOfRecord(record("MODIFY", agent({ last_queried: "2026-12-07T10:00:10Z" }), agent())),
+    ).toEqual([]);
     expect(eventsOfRecord(record("MODIFY", agent(), silent))).toEqual([]);
     expect(eventsOfRecord(record("MODIFY", silent, silent))).toEqual([]);
   });

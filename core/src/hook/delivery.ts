@@ -1,7 +1,9 @@
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import pLimit from "p-limit";
 import pRetry, { AbortError } from "p-retry";
 import { useConfig } from "../config.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
+import { batchGet, batchPut } from "../dynamo/operations.js";
 import { deterministicId, nowIso } from "../ids.js";
 import { type AttemptResult, EVENT_ID_HEADER, post, SIGNATURE_HEADER, signature } from "./deliver.js";
 import { type Attempt, type CloudHook, type CloudHookDelivery, CloudHookDeliveryEntity } from "./entity.js";
@@ -63,17 +65,16 @@ function deliveryKey(hook: CloudHook, event: Payload) {
   });
 }
 
-/** Writes a delivery's record with the attempts just made appended. */
-export async function record(
+function deliveryOf(
   hook: CloudHook,
   event: Payload,
   previous: CloudHookDelivery | undefined,
   attempts: Attempt[],
   status: "PENDING" | "DELIVERED" | "FAILED",
-): Promise<CloudHookDelivery> {
+): CloudHookDelivery {
   const last = attempts.at(-1) ?? previous?.attempt_log.at(-1);
   const now = nowIso();
-  const delivery = {
+  return CloudHookDeliveryEntity.fromItem({
     id: deterministicId("cloud-hook-delivery", hook.id, event.id),
     tenant_id: hook.tenant_id,
     cloud_hook_id: hook.id,
@@ -91,54 +92,109 @@ export async function record(
     attempt_log: [...(previous?.attempt_log ?? []), ...attempts].slice(-MAX_LOGGED_ATTEMPTS),
     created: previous?.created ?? now,
     updated: now,
-  };
-  await useDynamo().send(
-    new PutCommand({
-      TableName: mainTable(),
-      Item: {
-        ...CloudHookDeliveryEntity.toItem(delivery),
-        ttl_epoch: Math.floor(Date.now() / 1000) + DELIVERY_RETENTION_DAYS * 86_400,
-      },
-    }),
-  );
-  return CloudHookDeliveryEntity.fromItem(delivery);
+  });
 }
 
-/** Delivers a payload to a hook unless its record says it was (see above). */
-export async function deliver(
+const itemOf = (delivery: CloudHookDelivery) => ({
+  ...CloudHookDeliveryEntity.toItem(delivery),
+  ttl_epoch: Math.floor(Date.now() / 1000) + DELIVERY_RETENTION_DAYS * 86_400,
+});
+
+/** Writes a delivery's record with the attempts just made appended. */
+export async function record(
   hook: CloudHook,
   event: Payload,
-  options: { lastReceive: boolean },
-): Promise<Outcome> {
-  const stored = await useDynamo().send(
-    new GetCommand({ TableName: mainTable(), Key: deliveryKey(hook, event), ConsistentRead: true }),
+  previous: CloudHookDelivery | undefined,
+  attempts: Attempt[],
+  status: "PENDING" | "DELIVERED" | "FAILED",
+): Promise<CloudHookDelivery> {
+  const delivery = deliveryOf(hook, event, previous, attempts, status);
+  await useDynamo().send(new PutCommand({ TableName: mainTable(), Item: itemOf(delivery) }));
+  return delivery;
+}
+
+const attemptOf = (result: AttemptResult): Attempt => ({
+  at: nowIso(),
+  status_code: result.statusCode,
+  latency_ms: result.latencyMs,
+  error: result.error,
+});
+
+export type Delivery = { hook: CloudHook; event: Payload; lastReceive: boolean };
+
+/** Hooks called at once by one `deliverAll`. */
+const DELIVERY_CONCURRENCY = 8;
+
+/**
+ * Delivers each payload to its hook unless its record says it was (see above), with the fewest
+ * requests a batch allows: the records of the whole batch in one BatchGetItem, and the records of
+ * the deliveries settled by their first attempt (the usual case) in BatchWriteItems at the end.
+ * A delivery whose first attempt is worth retrying writes its record at each attempt instead, so
+ * its log shows every try while it retries.
+ */
+export async function deliverAll(deliveries: readonly Delivery[]): Promise<Outcome[]> {
+  if (deliveries.length === 0) return [];
+  const keys = deliveries.map((d) => deliveryKey(d.hook, d.event));
+  const stored = new Map(
+    (await batchGet(keys, { consistent: true })).map((item) => [`${item.pk}\u0000${item.sk}`, item]),
   );
-  let previous = stored.Item ? CloudHookDeliveryEntity.fromItem(stored.Item) : undefined;
-  if (previous && previous.status !== "PENDING") return "skipped";
+  const settled: CloudHookDelivery[] = [];
+  const limit = pLimit(DELIVERY_CONCURRENCY);
+  const outcomes = await Promise.all(
+    deliveries.map((d, i) =>
+      limit(async (): Promise<Outcome> => {
+        const key = keys[i] as { pk: string; sk: string };
+        const item = stored.get(`${key.pk}\u0000${key.sk}`);
+        const previous = item ? CloudHookDeliveryEntity.fromItem(item) : undefined;
+        if (previous && previous.status !== "PENDING") return "skipped";
+        const result = await send(d.hook, d.event);
+        if (result.ok || !retryable(result)) {
+          settled.push(
+            deliveryOf(d.hook, d.event, previous, [attemptOf(result)], result.ok ? "DELIVERED" : "FAILED"),
+          );
+          return result.ok ? "delivered" : "failed";
+        }
+        const first = await record(d.hook, d.event, previous, [attemptOf(result)], "PENDING");
+        return retry(d, first);
+      }),
+    ),
+  );
+  await batchPut(settled.map(itemOf));
+  return outcomes;
+}
+
+/** The attempts after a first one worth retrying, each recorded; FAILED on the last receive. */
+async function retry(d: Delivery, first: CloudHookDelivery): Promise<Outcome> {
+  let previous = first;
   let outcome: Outcome = "pending";
+  await new Promise((resolve) => setTimeout(resolve, FIRST_RETRY_MS));
   await pRetry(
     async () => {
-      const result = await send(hook, event);
-      const attempt = {
-        at: nowIso(),
-        status_code: result.statusCode,
-        latency_ms: result.latencyMs,
-        error: result.error,
-      };
+      const result = await send(d.hook, d.event);
       const permanent = !result.ok && !retryable(result);
       const status = result.ok ? "DELIVERED" : permanent ? "FAILED" : "PENDING";
-      previous = await record(hook, event, previous, [attempt], status);
+      previous = await record(d.hook, d.event, previous, [attemptOf(result)], status);
       if (result.ok) outcome = "delivered";
       else if (permanent) {
         outcome = "failed";
         throw new AbortError(result.error ?? "refused");
       } else throw new Error(result.error ?? "failed");
     },
-    { retries: ATTEMPTS_PER_RECEIVE - 1, minTimeout: FIRST_RETRY_MS, factor: 2, randomize: false },
+    { retries: ATTEMPTS_PER_RECEIVE - 2, minTimeout: FIRST_RETRY_MS * 2, factor: 2, randomize: false },
   ).catch(() => {});
-  if (outcome === "pending" && options.lastReceive && previous) {
-    await record(hook, event, previous, [], "FAILED");
+  if (outcome === "pending" && d.lastReceive) {
+    await record(d.hook, d.event, previous, [], "FAILED");
     return "failed";
   }
   return outcome;
+}
+
+/** Delivers one payload to one hook (an automation's call). */
+export async function deliver(
+  hook: CloudHook,
+  event: Payload,
+  options: { lastReceive: boolean },
+): Promise<Outcome> {
+  const [outcome] = await deliverAll([{ hook, event, lastReceive: options.lastReceive }]);
+  return outcome ?? "pending";
 }

@@ -1,4 +1,3 @@
-import pLimit from "p-limit";
 import * as z from "zod";
 import { asTenant } from "../actor.js";
 import { AutomationEntity } from "../automation/entity.js";
@@ -12,15 +11,12 @@ import { newId, nowIso } from "../ids.js";
 import { formatIssues } from "../storable.js";
 import * as Workspace from "../workspace/index.js";
 import type { AttemptResult } from "./deliver.js";
-import { deliver, record, send } from "./delivery.js";
+import { deliverAll, record, send } from "./delivery.js";
 import type { CloudHook } from "./entity.js";
 import { partition, requireHook } from "./index.js";
-import { hookEvent } from "./payload.js";
+import { hookEvent, type Payload } from "./payload.js";
 
 export { ATTEMPTS_PER_RECEIVE, FIRST_RETRY_MS } from "./delivery.js";
-
-/** Hooks of one event called at once. */
-const HOOK_CONCURRENCY = 8;
 
 /**
  * Delivers a flow run's state change to the workspace's hooks that watch it (docs/events.md,
@@ -73,27 +69,52 @@ async function contextOf(event: FlowRunStateChange): Promise<Context> {
   return context;
 }
 
+export type Dispatch = { event: FlowRunStateChange; lastReceive: boolean };
+
+/**
+ * Dispatches a batch of state changes (one receive of the hooks queue): each workspace's hooks and
+ * automations read once for the batch, then every delivery of the batch through one `deliverAll`.
+ * Results are in the order of `items`.
+ */
+export async function dispatchAll(items: readonly Dispatch[]): Promise<DispatchResult[]> {
+  const results = items.map(
+    (): DispatchResult => ({ matched: 0, delivered: 0, skipped: 0, failed: 0, pending: 0 }),
+  );
+  const tenants = [...new Set(items.map((i) => i.event.tenant_id))];
+  const deliveries: Array<{ index: number; hook: CloudHook; event: Payload; lastReceive: boolean }> = [];
+  for (const tenant of tenants) {
+    await asTenant(tenant, async () => {
+      const found = await partition();
+      const automations = found.automations.map(AutomationEntity.fromItem);
+      for (const [index, item] of items.entries()) {
+        if (item.event.tenant_id !== tenant) continue;
+        const result = results[index] as DispatchResult;
+        if (automations.length > 0)
+          result.pending += (await onStateChange(item.event, automations, item)).pending;
+        const hooks = found.hooks.filter((hook) => matches(hook, item.event));
+        result.matched = hooks.length;
+        if (hooks.length === 0) continue;
+        const payload = hookEvent(item.event, await contextOf(item.event));
+        for (const hook of hooks)
+          deliveries.push({ index, hook, event: payload, lastReceive: item.lastReceive });
+      }
+    });
+  }
+  const outcomes = await deliverAll(deliveries);
+  for (const [n, delivery] of deliveries.entries()) {
+    const result = results[delivery.index] as DispatchResult;
+    result[outcomes[n] ?? "pending"]++;
+  }
+  return results;
+}
+
+/** Dispatches one state change (see `dispatchAll`). */
 export async function dispatch(
   event: FlowRunStateChange,
   options: { lastReceive: boolean },
 ): Promise<DispatchResult> {
-  return asTenant(event.tenant_id, async () => {
-    const found = await partition();
-    const hooks = found.hooks.filter((hook) => matches(hook, event));
-    const result: DispatchResult = { matched: hooks.length, delivered: 0, skipped: 0, failed: 0, pending: 0 };
-    if (found.automations.length > 0) {
-      const automations = found.automations.map(AutomationEntity.fromItem);
-      result.pending += (await onStateChange(event, automations, options)).pending;
-    }
-    if (hooks.length === 0) return result;
-    const payload = hookEvent(event, await contextOf(event));
-    const limit = pLimit(HOOK_CONCURRENCY);
-    const outcomes = await Promise.all(
-      hooks.map((hook) => limit(() => deliver(hook, payload, { lastReceive: options.lastReceive }))),
-    );
-    for (const outcome of outcomes) result[outcome]++;
-    return result;
-  });
+  const [result] = await dispatchAll([{ event, lastReceive: options.lastReceive }]);
+  return result as DispatchResult;
 }
 
 /**
