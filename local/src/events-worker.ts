@@ -1,7 +1,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { configure, parseConfig } from "#core/config.js";
-import { createRawClient, LOCAL_REGION, localCredentials } from "#core/dynamo/client.js";
+import {
+  createRawClient,
+  DYNAMO_TIMEOUTS,
+  LOCAL_REGION,
+  localCredentials,
+  MAX_ATTEMPTS,
+} from "#core/dynamo/client.js";
 import { MAIN_TABLE, physicalTableName } from "#core/dynamo/tables.js";
 import { installEventBus } from "#core/events/bus.js";
 import { createSqsClient } from "#core/sqs/client.js";
@@ -44,6 +50,10 @@ const streams = new DynamoDBStreamsClient({
   endpoint: config.dynamoEndpoint,
   region: LOCAL_REGION,
   credentials: localCredentials(MAIN_TABLE.database),
+  // As bounded as the runtime's DynamoDB calls: a DynamoDB Local that does not answer fails the read.
+  retryMode: "standard",
+  maxAttempts: MAX_ATTEMPTS,
+  requestHandler: { ...DYNAMO_TIMEOUTS.local, throwOnRequestTimeout: true },
 });
 const stream = startStreamPoller({
   dynamo,

@@ -3,6 +3,8 @@ import { Worker } from "node:worker_threads";
 import type { DroverEvent } from "#core/events/types.js";
 import type { EventsWorkerData, EventsWorkerMessage } from "./events-worker.js";
 
+const STOP_GRACE_MS = 5_000;
+
 /** What the runtime offers of its event bus: a listener of every event it carries. */
 export type EventTap = { subscribe(listener: (event: DroverEvent) => void): () => void };
 
@@ -45,10 +47,16 @@ export async function startEvents(options: {
         return () => listeners.delete(listener);
       },
     },
+    /**
+     * Lets the consumers finish their batches, for at most STOP_GRACE_MS (storage that does not
+     * answer must not hold a stop): a batch cut short is handed over again on the next start,
+     * since the stream's checkpoint and the queue's deletes come only after a batch is handled.
+     */
     stop: async () => {
       const done = new Promise<void>((resolve) => {
         stopped = resolve;
         worker.once("exit", () => resolve());
+        setTimeout(resolve, STOP_GRACE_MS).unref();
       });
       worker.postMessage({ type: "stop" });
       await done;

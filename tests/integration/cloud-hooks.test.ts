@@ -410,4 +410,19 @@ describe("cloud hooks", () => {
     );
     expect((await ok<{ cloud_hook: unknown[] }>(apiA, HOOKS)).cloud_hook).toHaveLength(before);
   });
+
+  it("holds at most 100 hooks a workspace, and a deleted one makes room", async () => {
+    const existing = (await ok<{ cloud_hook: unknown[] }>(apiA, HOOKS)).cloud_hook.length;
+    const input = { type: "PREFECT_MESSAGE", states: ["Looped"] };
+    const made: string[] = [];
+    for (let i = existing; i < 100; i++) made.push((await createHook(apiA, input)).id);
+    const full = await fails(apiA, CREATE, { input });
+    expect(full.code).toBe("LIMIT_EXCEEDED");
+    expect(full.message).toMatch(/100 cloud hooks, the most it may/);
+    expect((await ok<{ cloud_hook: unknown[] }>(apiA, HOOKS)).cloud_hook).toHaveLength(100);
+    await ok(apiA, DELETE, { id: made.pop() });
+    made.push((await createHook(apiA, input)).id);
+    for (const id of made) await ok(apiA, DELETE, { id });
+    expect((await ok<{ cloud_hook: unknown[] }>(apiA, HOOKS)).cloud_hook).toHaveLength(existing);
+  });
 });

@@ -52,6 +52,7 @@ describe("entity declarations", () => {
       core_version: null,
       agent_config_id: null,
       last_queried: null,
+      silent_since: null,
       created: "c",
       updated: "u",
     });

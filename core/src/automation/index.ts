@@ -1,8 +1,8 @@
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { cancellationCodes } from "../dynamo/operations.js";
+import { type Counter, deleteCounted, putCounted } from "../dynamo/operations.js";
 import { LimitExceededError, NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import { groupId } from "../flow/group.js";
@@ -100,36 +100,23 @@ export async function create(raw: unknown): Promise<{ id: string }> {
     created: now,
     updated: now,
   };
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: mainTable(), Item: AutomationEntity.toItem(automation) } },
-          {
-            Update: {
-              TableName: mainTable(),
-              Key: AutomationKeys.count(t),
-              UpdateExpression: "ADD automations :one SET entity = :entity",
-              ConditionExpression: "attribute_not_exists(automations) OR automations < :max",
-              ExpressionAttributeValues: {
-                ":one": 1,
-                ":max": MAX_AUTOMATIONS,
-                ":entity": "automation-count",
-              },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (cancellationCodes(error)[1] === "ConditionalCheckFailed")
-      throw new LimitExceededError(
+  await putCounted({
+    item: AutomationEntity.toItem(automation),
+    counter: counter(t),
+    max: MAX_AUTOMATIONS,
+    full: () =>
+      new LimitExceededError(
         `This workspace has ${MAX_AUTOMATIONS} automations, the most it may; delete one first.`,
-      );
-    throw error;
-  }
+      ),
+  });
   return { id: automation.id };
 }
+
+const counter = (t: string): Counter => ({
+  key: AutomationKeys.count(t),
+  attribute: "automations",
+  entity: "automation-count",
+});
 
 function automationId(raw: unknown): string {
   if (typeof raw !== "string" || !isUuid(raw)) throw new ValidationError("automation_id must be a UUID");
@@ -140,32 +127,11 @@ const notFound = (id: string) => new NotFoundError(`Automation ${id} not found`)
 export async function remove(raw: unknown): Promise<void> {
   const id = automationId(raw);
   const t = useTenantId();
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: mainTable(),
-              Key: AutomationKeys.automation(t, id),
-              ConditionExpression: "attribute_exists(pk)",
-            },
-          },
-          {
-            Update: {
-              TableName: mainTable(),
-              Key: AutomationKeys.count(t),
-              UpdateExpression: "ADD automations :minus",
-              ExpressionAttributeValues: { ":minus": -1 },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (cancellationCodes(error)[0] === "ConditionalCheckFailed") throw notFound(id);
-    throw error;
-  }
+  await deleteCounted({
+    key: AutomationKeys.automation(t, id),
+    counter: counter(t),
+    missing: () => notFound(id),
+  });
 }
 
 /** Turns an automation on or off (an AGENT_SILENT one leaves or rejoins the tick's index). */

@@ -160,3 +160,72 @@ export async function updateExisting(
     throw error;
   }
 }
+
+/** A per-workspace count of some items, kept in one counter item beside them. */
+export type Counter = { key: { pk: string; sk: string }; attribute: string; entity: string };
+
+/**
+ * Puts a new item and counts it in the same transaction, unless the count is at `max`: then
+ * nothing is written and `full()` is thrown.
+ */
+export async function putCounted(options: {
+  item: Record<string, unknown>;
+  counter: Counter;
+  max: number;
+  full: () => DroverError;
+}): Promise<void> {
+  const { counter } = options;
+  try {
+    await useDynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName: mainTable(), Item: options.item } },
+          {
+            Update: {
+              TableName: mainTable(),
+              Key: counter.key,
+              UpdateExpression: "ADD #count :one SET entity = :entity",
+              ConditionExpression: "attribute_not_exists(#count) OR #count < :max",
+              ExpressionAttributeNames: { "#count": counter.attribute },
+              ExpressionAttributeValues: { ":one": 1, ":max": options.max, ":entity": counter.entity },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (cancellationCodes(error)[1] === "ConditionalCheckFailed") throw options.full();
+    throw error;
+  }
+}
+
+/** Deletes an item that must exist and uncounts it in the same transaction; `missing()` when it does not. */
+export async function deleteCounted(options: {
+  key: { pk: string; sk: string };
+  counter: Counter;
+  missing: () => DroverError;
+}): Promise<void> {
+  try {
+    await useDynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: { TableName: mainTable(), Key: options.key, ConditionExpression: "attribute_exists(pk)" },
+          },
+          {
+            Update: {
+              TableName: mainTable(),
+              Key: options.counter.key,
+              UpdateExpression: "ADD #count :minus",
+              ExpressionAttributeNames: { "#count": options.counter.attribute },
+              ExpressionAttributeValues: { ":minus": -1 },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (cancellationCodes(error)[0] === "ConditionalCheckFailed") throw options.missing();
+    throw error;
+  }
+}

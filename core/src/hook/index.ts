@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { useConfig } from "../config.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { cancellationCodes, queryAll } from "../dynamo/operations.js";
+import { type Counter, deleteCounted, putCounted, queryAll } from "../dynamo/operations.js";
 import { LimitExceededError, NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import { groupId } from "../flow/group.js";
@@ -64,7 +64,11 @@ async function parseConfig(type: HookType, config: Record<string, unknown> | nul
   return { url: url.toString() };
 }
 
-const countKey = (t: string) => ({ pk: HookKeys.partition(t), sk: "count" });
+const hookCounter = (t: string): Counter => ({
+  key: { pk: HookKeys.partition(t), sk: "count" },
+  attribute: "hooks",
+  entity: "cloud-hook-count",
+});
 
 /**
  * Creates an active hook. Returns its id and the secret its webhook bodies are signed with (shown
@@ -96,30 +100,15 @@ export async function create(raw: unknown): Promise<{ id: string; signing_secret
     updated: now,
     signing_secret: randomBytes(32).toString("base64url"),
   };
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: mainTable(), Item: CloudHookEntity.toItem(hook) } },
-          {
-            Update: {
-              TableName: mainTable(),
-              Key: countKey(t),
-              UpdateExpression: "ADD hooks :one SET entity = :entity",
-              ConditionExpression: "attribute_not_exists(hooks) OR hooks < :max",
-              ExpressionAttributeValues: { ":one": 1, ":max": MAX_HOOKS, ":entity": "cloud-hook-count" },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (cancellationCodes(error)[1] === "ConditionalCheckFailed")
-      throw new LimitExceededError(
+  await putCounted({
+    item: CloudHookEntity.toItem(hook),
+    counter: hookCounter(t),
+    max: MAX_HOOKS,
+    full: () =>
+      new LimitExceededError(
         `This workspace has ${MAX_HOOKS} cloud hooks, the most it may; delete one first.`,
-      );
-    throw error;
-  }
+      ),
+  });
   return { id: hook.id, signing_secret: hook.signing_secret };
 }
 
@@ -134,32 +123,7 @@ const notFound = (id: string) => new NotFoundError(`Cloud hook ${id} not found`)
 export async function remove(raw: unknown): Promise<void> {
   const id = hookId(raw);
   const t = useTenantId();
-  try {
-    await useDynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: mainTable(),
-              Key: HookKeys.hook(t, id),
-              ConditionExpression: "attribute_exists(pk)",
-            },
-          },
-          {
-            Update: {
-              TableName: mainTable(),
-              Key: countKey(t),
-              UpdateExpression: "ADD hooks :minus",
-              ExpressionAttributeValues: { ":minus": -1 },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (cancellationCodes(error)[0] === "ConditionalCheckFailed") throw notFound(id);
-    throw error;
-  }
+  await deleteCounted({ key: HookKeys.hook(t, id), counter: hookCounter(t), missing: () => notFound(id) });
 }
 
 /** Turns a hook on or off. NOT_FOUND for an id not in this workspace. */
