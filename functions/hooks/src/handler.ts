@@ -40,7 +40,7 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   let failure: unknown;
   try {
     const dispatched = await dispatchAll(items.map(([, item]) => item));
-    items.forEach(([id], i) => results.set(id, dispatched[i] as DispatchResult));
+    for (const [i, [id]] of items.entries()) results.set(id, dispatched[i] as DispatchResult);
   } catch (error) {
     failure = error;
     logger.error("dispatch failed; the batch will be handed over again", { error });
