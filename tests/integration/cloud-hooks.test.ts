@@ -1,6 +1,10 @@
 import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HOOKS_MAX_RECEIVES } from "#core/hook/dispatch.js";
 import { ApiKey, asTenant, Workspace } from "#core/index.js";
+import { handler as hooksHandler } from "../../functions/hooks/src/handler.js";
 import type { LocalRuntime } from "../../local/src/runtime.js";
 import {
   type Api,
@@ -35,6 +39,8 @@ const DELIVERIES = `query($id: uuid!) {
   }
 }`;
 
+const HOOK_TIMEOUT_MS = 1500;
+
 type Delivery = {
   event_id: string;
   event_type: string;
@@ -58,7 +64,11 @@ let flowB: string;
 let versionGroupA: string;
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("hooks", { events: true });
+  // A short attempt timeout, so that a receiver that never answers is measured in a test.
+  runtime = await startTestRuntime("hooks", {
+    events: true,
+    env: { ...process.env, DROVER_HOOK_TIMEOUT_MS: String(HOOK_TIMEOUT_MS) },
+  });
   tenantA = runtime.bootstrap.workspace.id;
   apiA = client(runtime, runtime.bootstrap.secret ?? "");
   const other = await Workspace.create({ name: "Hooks other" });
@@ -424,5 +434,129 @@ describe("cloud hooks", () => {
     made.push((await createHook(apiA, input)).id);
     for (const id of made) await ok(apiA, DELETE, { id });
     expect((await ok<{ cloud_hook: unknown[] }>(apiA, HOOKS)).cloud_hook).toHaveLength(existing);
+  });
+
+  it("gives up on an attempt at the timeout: a receiver that never answers fails the test in time", async () => {
+    const silent = createServer(() => {
+      // Never answers.
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hook`;
+      const hook = await createHook(apiA, { type: "WEBHOOK", states: ["Looped"], config: { url } });
+      const started = Date.now();
+      const sent = await ok<{ test_cloud_hook: { success: boolean; error: string | null } }>(apiA, TEST, {
+        input: { cloud_hook_id: hook.id },
+      });
+      const took = Date.now() - started;
+      expect(sent.test_cloud_hook).toEqual({
+        success: false,
+        error: `no answer within ${HOOK_TIMEOUT_MS} ms`,
+      });
+      expect(took).toBeGreaterThanOrEqual(HOOK_TIMEOUT_MS - 50);
+      expect(took).toBeLessThan(HOOK_TIMEOUT_MS + 3000);
+      const [logged] = await deliveries(apiA, hook.id);
+      expect(logged).toMatchObject({
+        status: "FAILED",
+        response_code: null,
+        error: `no answer within ${HOOK_TIMEOUT_MS} ms`,
+      });
+      await ok(apiA, DELETE, { id: hook.id });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it("keeps a failing delivery PENDING for the queue's next receive, and FAILED on its last, the message left for the DLQ", async () => {
+    const receiver = await startReceiver([503]);
+    try {
+      const hook = await createHook(apiA, {
+        type: "WEBHOOK",
+        states: ["TimedOut"],
+        config: { url: receiver.url },
+      });
+      const runId = await createRun(apiA, { flow_id: flowA, parameters: { n: 1 } });
+      const run = await ok<{ flow_run_by_pk: Record<string, unknown> }>(
+        apiA,
+        `{ flow_run_by_pk(id: "${runId}") { id name flow_id version } }`,
+      );
+      const group = await ok<{ flow_by_pk: { flow_group_id: string; project_id: string } }>(
+        apiA,
+        `{ flow_by_pk(id: "${flowA}") { flow_group_id project_id } }`,
+      );
+      // The hooks function handed the queue's message as Lambda would: a change no write made, so
+      // that only this call delivers it.
+      const detail = {
+        id: "9d9d9d9d-0000-4000-8000-000000000001",
+        type: "FlowRunStateChange",
+        timestamp: new Date().toISOString(),
+        tenant_id: tenantA,
+        flow_run: {
+          id: runId,
+          name: run.flow_run_by_pk.name,
+          flow_id: flowA,
+          flow_group_id: group.flow_by_pk.flow_group_id,
+          project_id: group.flow_by_pk.project_id,
+          labels: [],
+          scheduled_start_time: null,
+          start_time: null,
+          end_time: null,
+          agent_id: null,
+        },
+        state: {
+          previous: "Running",
+          state: "TimedOut",
+          message: "slow",
+          version: 9,
+          timestamp: new Date().toISOString(),
+          serialized_state: { type: "TimedOut" },
+        },
+      };
+      const message = (receives: number) => ({
+        Records: [
+          {
+            messageId: `m-${receives}`,
+            receiptHandle: "r",
+            body: JSON.stringify({
+              version: "0",
+              id: "e",
+              "detail-type": "FlowRunStateChange",
+              source: "drover",
+              detail,
+            }),
+            attributes: {
+              ApproximateReceiveCount: String(receives),
+              SentTimestamp: "0",
+              SenderId: "test",
+              ApproximateFirstReceiveTimestamp: "0",
+            },
+            messageAttributes: {},
+            md5OfBody: "",
+            eventSource: "aws:sqs",
+            eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:hooks",
+            awsRegion: "us-east-1",
+          },
+        ],
+      });
+      const first = await hooksHandler(message(1));
+      expect(first.batchItemFailures).toEqual([{ itemIdentifier: "m-1" }]);
+      expect((await deliveries(apiA, hook.id))[0]).toMatchObject({
+        status: "PENDING",
+        attempts: 4,
+        response_code: 503,
+      });
+      const last = await hooksHandler(message(HOOKS_MAX_RECEIVES));
+      expect(last.batchItemFailures).toEqual([{ itemIdentifier: `m-${HOOKS_MAX_RECEIVES}` }]);
+      expect((await deliveries(apiA, hook.id))[0]).toMatchObject({ status: "FAILED", attempts: 8 });
+      // Once FAILED, a redelivery calls nobody.
+      const calls = receiver.received.length;
+      await hooksHandler(message(HOOKS_MAX_RECEIVES + 1));
+      expect(receiver.received).toHaveLength(calls);
+      expect(calls).toBe(8);
+      await ok(apiA, DELETE, { id: hook.id });
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -222,7 +222,7 @@ async function fire(
       if (!hook.active) throw new Error(`the cloud hook ${hook.id} is paused`);
       const outcome = await deliver(hook, await automationEvent(automation, subject, what), options);
       if (outcome === "pending") status = "PENDING";
-      if (outcome === "failed") {
+      if (outcome === "failed" || outcome === "exhausted") {
         status = "FAILED";
         why = "the hook's delivery failed (see its delivery log)";
       }

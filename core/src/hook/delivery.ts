@@ -27,7 +27,11 @@ export const FIRST_RETRY_MS = 500;
 export const MAX_LOGGED_ATTEMPTS = 20;
 export const DELIVERY_RETENTION_DAYS = 14;
 
-export type Outcome = "delivered" | "skipped" | "failed" | "pending";
+/**
+ * `failed`: refused for good (an answer not worth retrying); `exhausted`: still failing on the
+ * queue's last receive, marked FAILED (its message goes to the DLQ); `pending`: to be tried again.
+ */
+export type Outcome = "delivered" | "skipped" | "failed" | "exhausted" | "pending";
 
 /** Whether an answer is worth trying again: timeouts, throttling, server errors, no answer. */
 function retryable(result: AttemptResult): boolean {
@@ -184,7 +188,7 @@ async function retry(d: Delivery, first: CloudHookDelivery): Promise<Outcome> {
   ).catch(() => {});
   if (outcome === "pending" && d.lastReceive) {
     await record(d.hook, d.event, previous, [], "FAILED");
-    return "failed";
+    return "exhausted";
   }
   return outcome;
 }

@@ -30,6 +30,8 @@ export type DispatchResult = {
   /** Already delivered (or given up) on an earlier receive. */
   skipped: number;
   failed: number;
+  /** Still failing on the queue's last receive: marked FAILED, the message is for the DLQ. */
+  exhausted: number;
   /** Still failing, to be retried by the queue. */
   pending: number;
 };
@@ -78,7 +80,7 @@ export type Dispatch = { event: FlowRunStateChange; lastReceive: boolean };
  */
 export async function dispatchAll(items: readonly Dispatch[]): Promise<DispatchResult[]> {
   const results = items.map(
-    (): DispatchResult => ({ matched: 0, delivered: 0, skipped: 0, failed: 0, pending: 0 }),
+    (): DispatchResult => ({ matched: 0, delivered: 0, skipped: 0, failed: 0, exhausted: 0, pending: 0 }),
   );
   const tenants = [...new Set(items.map((i) => i.event.tenant_id))];
   const deliveries: Array<{ index: number; hook: CloudHook; event: Payload; lastReceive: boolean }> = [];

@@ -51,6 +51,8 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
     const result = results.get(record.messageId);
     if (!result) throw failure ?? new Error("not dispatched");
     if (result.pending > 0) throw new Error(`${result.pending} hook(s) still failing for this event`);
+    // Given up on: failed once more, so that the queue moves the message to its DLQ (alarmed).
+    if (result.exhausted > 0) throw new Error(`${result.exhausted} hook(s) gave up on this event`);
   };
   const response = await processPartialResponse(event, settle, processor, { throwOnFullBatchFailure: false });
   const delivered = [...results.values()].reduce((sum, r) => sum + r.delivered, 0);
