@@ -29,7 +29,8 @@ const E = (value: string) => new EnumValue(value);
 const query = (selection: Selection) => parseGraphql({ query: selection });
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("prefect-cli");
+  // With events on, as `npm start` runs.
+  runtime = await startTestRuntime("prefect-cli", { events: true });
   api = prefectClient(runtime, runtime.bootstrap.secret ?? "", runtime.bootstrap.workspace.id);
   const etl = await createProject(api, "etl");
   await createProject(api, "empty");

@@ -45,7 +45,8 @@ let key: string;
 let tenantId: string;
 
 beforeAll(async () => {
-  runtime = await startTestRuntime("contract");
+  // With events on, as `npm start` runs: the recorded session meets the stream and its consumers too.
+  runtime = await startTestRuntime("contract", { events: true });
   key = runtime.bootstrap.secret ?? "";
   tenantId = runtime.bootstrap.workspace.id;
 });
