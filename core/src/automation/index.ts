@@ -1,8 +1,8 @@
-import { QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { type Counter, deleteCounted, putCounted } from "../dynamo/operations.js";
+import { type Counter, deleteCounted, putCounted, queryItems } from "../dynamo/operations.js";
 import { LimitExceededError, NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import { groupId } from "../flow/group.js";
@@ -172,22 +172,12 @@ export async function fromIds(ids: string[]): Promise<Automation[]> {
 /** An automation's firings (one per run or agent silence). */
 export async function* firesOf(id: string, pageSize = 100): AsyncIterable<AutomationFire> {
   if (!isUuid(id)) return;
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await useDynamo().send(
-      new QueryCommand({
-        TableName: mainTable(),
-        KeyConditionExpression: "pk = :pk",
-        FilterExpression: "entity = :fire",
-        ExpressionAttributeValues: {
-          ":pk": AutomationKeys.fires(useTenantId(), id),
-          ":fire": "automation-fire",
-        },
-        Limit: pageSize,
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    for (const item of page.Items ?? []) yield AutomationFireEntity.fromItem(item);
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
+  const items = queryItems({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk",
+    FilterExpression: "entity = :fire",
+    ExpressionAttributeValues: { ":pk": AutomationKeys.fires(useTenantId(), id), ":fire": "automation-fire" },
+    Limit: pageSize,
+  });
+  for await (const item of items) yield AutomationFireEntity.fromItem(item);
 }

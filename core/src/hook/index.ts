@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { useTenantId } from "../actor.js";
 import { useConfig } from "../config.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
-import { type Counter, deleteCounted, putCounted, queryAll } from "../dynamo/operations.js";
+import { type Counter, deleteCounted, putCounted, queryAll, queryItems } from "../dynamo/operations.js";
 import { LimitExceededError, NotFoundError, ValidationError } from "../errors.js";
 import * as FlowGroup from "../flow/group.js";
 import { groupId } from "../flow/group.js";
@@ -188,21 +188,14 @@ export async function fromIds(ids: string[]): Promise<CloudHook[]> {
 /** A hook's deliveries, newest first (a page at a time). */
 export async function* deliveriesOf(hookIdValue: string, pageSize = 100): AsyncIterable<CloudHookDelivery> {
   if (!isUuid(hookIdValue)) return;
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await useDynamo().send(
-      new QueryCommand({
-        TableName: mainTable(),
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": HookKeys.deliveries(useTenantId(), hookIdValue) },
-        ScanIndexForward: false,
-        Limit: pageSize,
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    for (const item of page.Items ?? []) yield CloudHookDeliveryEntity.fromItem(item);
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
+  const items = queryItems({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": HookKeys.deliveries(useTenantId(), hookIdValue) },
+    ScanIndexForward: false,
+    Limit: pageSize,
+  });
+  for await (const item of items) yield CloudHookDeliveryEntity.fromItem(item);
 }
 
 /** Every delivery of every hook of the workspace, hook by hook, newest first within each. */

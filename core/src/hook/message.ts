@@ -1,8 +1,9 @@
-import { PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { useTenantId } from "../actor.js";
 import { mainTable, useDynamo } from "../dynamo/client.js";
 import { attr, defineEntity, type EntityOf } from "../dynamo/entity.js";
 import { key } from "../dynamo/keys.js";
+import { queryItems } from "../dynamo/operations.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { deterministicId, isUuid, nowIso } from "../ids.js";
 import type { CloudHook } from "./entity.js";
@@ -61,21 +62,14 @@ export async function storeMessage(hook: CloudHook, event: Payload): Promise<voi
 
 /** The workspace's messages, newest first. */
 export async function* listAll(pageSize = 100): AsyncIterable<Message> {
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await useDynamo().send(
-      new QueryCommand({
-        TableName: mainTable(),
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": key(useTenantId(), "messages") },
-        ScanIndexForward: false,
-        Limit: pageSize,
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    for (const item of page.Items ?? []) yield MessageEntity.fromItem(item);
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
+  const items = queryItems({
+    TableName: mainTable(),
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": key(useTenantId(), "messages") },
+    ScanIndexForward: false,
+    Limit: pageSize,
+  });
+  for await (const item of items) yield MessageEntity.fromItem(item);
 }
 
 /** Marks a message read (`mark_message_as_read`); NOT_FOUND for an id not in this workspace. */
